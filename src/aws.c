@@ -1,0 +1,679 @@
+/*
+ * aws: build, sign, send one AWS request and make sense of its answer.
+ * See aws.h. The only caller of sigv4 and creds on the request path; the
+ * only module that knows each service's endpoint, protocol and error format.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "aws.h"
+#include "json.h"
+#include "log.h"
+#include "sigv4.h"
+#include "stats.h"
+#include "util.h"
+#include "xml.h"
+
+#define AWS_DEFAULT_MAX_RESPONSE (16u << 20)
+#define AWS_MAX_URL 8192
+#define AWS_MAX_HEADERS 32          /* extra headers a caller may pass */
+#define AWS_ERROR_XML_NODES 64      /* an error document is tiny */
+
+static const char *const service_names[AWS_SVC_COUNT] = {
+	"s3", "dynamodb", "sqs", "ssm", "sts",
+};
+
+/* X-Amz-Target prefix and Content-Type of the JSON protocols. */
+static const struct {
+	const char *target;
+	const char *content_type;
+} json_protocol[AWS_SVC_COUNT] = {
+	[AWS_SVC_DYNAMODB] = { "DynamoDB_20120810", "application/x-amz-json-1.0" },
+	[AWS_SVC_SQS] = { "AmazonSQS", "application/x-amz-json-1.0" },
+	[AWS_SVC_SSM] = { "AmazonSSM", "application/x-amz-json-1.1" },
+};
+
+struct aws_client {
+	char *region;
+	char *endpoint[AWS_SVC_COUNT]; /* base URL, no trailing '/' */
+	char *host[AWS_SVC_COUNT];     /* host[:port] of that URL */
+	char *scheme[AWS_SVC_COUNT];   /* "http" or "https" */
+	bool path_style;
+	long request_timeout_ms;
+	struct creds_provider *creds;
+	time_t fixed_time;             /* test hook; 0: real clock */
+};
+
+const char *aws_service_name(enum aws_service svc)
+{
+	return (unsigned)svc < AWS_SVC_COUNT ? service_names[svc] : "?";
+}
+
+int aws_service_parse(const char *name, enum aws_service *out)
+{
+	for (int i = 0; i < AWS_SVC_COUNT; i++) {
+		if (strcmp(name, service_names[i]) == 0) {
+			*out = (enum aws_service)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Split "scheme://host[:port][/...]" into its parts. */
+static int split_endpoint(const char *url, char **scheme, char **host, char **base)
+{
+	const char *sep = strstr(url, "://");
+	const char *h, *end;
+	size_t len;
+
+	if (!sep)
+		return -EINVAL;
+	h = sep + 3;
+	end = h + strcspn(h, "/?#");
+	if (end == h)
+		return -EINVAL;
+	*scheme = strndup(url, (size_t)(sep - url));
+	*host = strndup(h, (size_t)(end - h));
+	len = strlen(url);
+	while (len > 0 && url[len - 1] == '/')
+		len--;
+	*base = strndup(url, len);
+	if (!*scheme || !*host || !*base)
+		return -ENOMEM;
+	for (char *p = *scheme; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	if (strcmp(*scheme, "http") != 0 && strcmp(*scheme, "https") != 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* An IP address or localhost cannot carry a bucket in its name. */
+static bool host_needs_path_style(const char *host)
+{
+	size_t n = strcspn(host, ":");
+
+	if (host[0] == '[')
+		return true;
+	if (n == 9 && strncasecmp(host, "localhost", 9) == 0)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)host[i]) && host[i] != '.')
+			return false;
+	return true;
+}
+
+int aws_client_new(const struct aws_client_options *opts, struct creds_provider *creds,
+		   struct aws_client **out)
+{
+	struct aws_client *c;
+	int rc = -ENOMEM;
+
+	if (!opts->region || !*opts->region)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->region = strdup(opts->region);
+	if (!c->region)
+		goto fail;
+	c->path_style = opts->path_style;
+	c->request_timeout_ms = opts->request_timeout_ms;
+	c->creds = creds;
+	for (int i = 0; i < AWS_SVC_COUNT; i++) {
+		char def[256];
+		const char *url = opts->endpoints[i];
+
+		if (!url) {
+			snprintf(def, sizeof(def), "https://%s.%s.amazonaws.com",
+				 service_names[i], c->region);
+			url = def;
+		}
+		rc = split_endpoint(url, &c->scheme[i], &c->host[i], &c->endpoint[i]);
+		if (rc)
+			goto fail;
+		if (i == AWS_SVC_S3 && opts->endpoints[i] && host_needs_path_style(c->host[i]))
+			c->path_style = true;
+	}
+	*out = c;
+	return 0;
+fail:
+	aws_client_free(c);
+	return rc;
+}
+
+void aws_client_free(struct aws_client *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < AWS_SVC_COUNT; i++) {
+		free(c->endpoint[i]);
+		free(c->host[i]);
+		free(c->scheme[i]);
+	}
+	free(c->region);
+	free(c);
+}
+
+const char *aws_client_region(const struct aws_client *c)
+{
+	return c->region;
+}
+
+const char *aws_client_endpoint(const struct aws_client *c, enum aws_service svc)
+{
+	return c->endpoint[svc];
+}
+
+void aws_client_set_time(struct aws_client *c, time_t fixed)
+{
+	c->fixed_time = fixed;
+}
+
+int aws_query_add(struct buf *q, const char *name, const char *value)
+{
+	int rc = 0;
+
+	if (q->len)
+		rc = buf_putc(q, '&');
+	if (!rc)
+		rc = util_uri_encode(q, name, strlen(name), false);
+	if (!rc && value) {
+		rc = buf_putc(q, '=');
+		if (!rc)
+			rc = util_uri_encode(q, value, strlen(value), false);
+	}
+	return rc;
+}
+
+/*
+ * The request line's path and the URL. S3 keys are encoded once, '/' kept;
+ * virtual-host style moves the bucket into the host name.
+ */
+static int build_target(const struct aws_client *c, const struct aws_request *req,
+			struct buf *path, struct buf *url, struct buf *host)
+{
+	enum aws_service svc = req->svc;
+	bool vhost = svc == AWS_SVC_S3 && req->bucket && !c->path_style;
+	const char *base_path = strstr(c->endpoint[svc], "://") + 3;
+	int rc;
+
+	base_path += strcspn(base_path, "/");  /* endpoint may carry a path */
+	rc = buf_puts(path, base_path);
+	if (!rc && svc == AWS_SVC_S3 && req->bucket && !vhost) {
+		rc = buf_putc(path, '/');
+		if (!rc)
+			rc = util_uri_encode(path, req->bucket, strlen(req->bucket), false);
+	}
+	if (!rc)
+		rc = buf_putc(path, '/');
+	if (!rc && svc == AWS_SVC_S3 && req->key)
+		rc = util_uri_encode(path, req->key, strlen(req->key), true);
+	if (rc)
+		return rc;
+
+	if (vhost)
+		rc = buf_printf(host, "%s.%s", req->bucket, c->host[svc]);
+	else
+		rc = buf_puts(host, c->host[svc]);
+	if (!rc)
+		rc = buf_printf(url, "%s://%s%s", c->scheme[svc], host->data, path->data);
+	if (!rc && req->query && *req->query)
+		rc = buf_printf(url, "?%s", req->query);
+	return rc;
+}
+
+/* Copy the first `cap - 1` bytes of s into dst. */
+static void set_field(char *dst, size_t cap, const char *s)
+{
+	snprintf(dst, cap, "%s", s ? s : "");
+}
+
+static void parse_xml_error(struct aws_response *resp)
+{
+	struct xml_doc *doc = NULL;
+	const struct xml_node *root, *err;
+	const char *s;
+
+	if (xml_parse(resp->http.body.data, resp->http.body.len, AWS_ERROR_XML_NODES, &doc))
+		return;
+	root = xml_root(doc);
+	/* S3: <Error>; query protocol: <ErrorResponse><Error>. */
+	err = strcmp(xml_name(root), "Error") == 0 ? root : xml_child(root, "Error");
+	if (err) {
+		if ((s = xml_child_text(err, "Code")))
+			set_field(resp->code, sizeof(resp->code), s);
+		if ((s = xml_child_text(err, "Message")))
+			set_field(resp->message, sizeof(resp->message), s);
+		if ((s = xml_child_text(err, "RequestId")) && !resp->request_id[0])
+			set_field(resp->request_id, sizeof(resp->request_id), s);
+	}
+	if ((s = xml_child_text(root, "RequestId")) && !resp->request_id[0])
+		set_field(resp->request_id, sizeof(resp->request_id), s);
+	xml_free(doc);
+}
+
+static void parse_json_error(struct aws_response *resp)
+{
+	json_t *root = NULL;
+	const char *type, *msg, *qe;
+
+	/* SQS's JSON protocol also names the legacy query code in a header. */
+	qe = http_response_header(&resp->http, "x-amzn-query-error");
+	if (qe) {
+		size_t n = strcspn(qe, ";");
+
+		snprintf(resp->code, sizeof(resp->code), "%.*s", (int)n, qe);
+	}
+	if (jsonx_parse(resp->http.body.data, resp->http.body.len, 1u << 20, &root))
+		return;
+	type = jsonx_str(root, "__type");
+	if (!type)
+		type = jsonx_str(root, "code");
+	if (type && !resp->code[0]) {
+		const char *hash = strrchr(type, '#');
+
+		set_field(resp->code, sizeof(resp->code), hash ? hash + 1 : type);
+	}
+	msg = jsonx_str(root, "message");
+	if (!msg)
+		msg = jsonx_str(root, "Message");
+	if (msg)
+		set_field(resp->message, sizeof(resp->message), msg);
+	json_decref(root);
+}
+
+void aws_parse_error(enum aws_service svc, struct aws_response *resp)
+{
+	const char *rid, *etype;
+
+	rid = http_response_header(&resp->http, "x-amz-request-id");
+	if (!rid)
+		rid = http_response_header(&resp->http, "x-amzn-requestid");
+	if (rid)
+		set_field(resp->request_id, sizeof(resp->request_id), rid);
+
+	if (resp->http.body.len > 0) {
+		const char *b = resp->http.body.data;
+
+		while (*b == ' ' || *b == '\n' || *b == '\r' || *b == '\t')
+			b++;
+		if (*b == '<')
+			parse_xml_error(resp);
+		else if (*b == '{')
+			parse_json_error(resp);
+	}
+	if (!resp->code[0] && (etype = http_response_header(&resp->http, "x-amzn-errortype")))
+		snprintf(resp->code, sizeof(resp->code), "%.*s", (int)strcspn(etype, ":"), etype);
+	/* A HEAD has no body: name the status the way the SDKs do. */
+	if (!resp->code[0]) {
+		const char *name = NULL;
+
+		switch (resp->status) {
+		case 301: name = "PermanentRedirect"; break;
+		case 304: name = "NotModified"; break;
+		case 400: name = "BadRequest"; break;
+		case 403: name = "Forbidden"; break;
+		case 404: name = "NotFound"; break;
+		case 409: name = "Conflict"; break;
+		case 412: name = "PreconditionFailed"; break;
+		case 429: name = "TooManyRequests"; break;
+		case 500: name = "InternalError"; break;
+		case 503: name = svc == AWS_SVC_S3 ? "SlowDown" : "ServiceUnavailable"; break;
+		default: break;
+		}
+		if (name)
+			set_field(resp->code, sizeof(resp->code), name);
+	}
+}
+
+struct code_errno {
+	const char *code;
+	int err;
+};
+
+/* SPEC.md, "Errors a user sees". */
+static const struct code_errno code_table[] = {
+	{ "NoSuchKey", ENOENT },
+	{ "NoSuchBucket", ENOENT },
+	{ "NoSuchUpload", ENOENT },
+	{ "NotFound", ENOENT },
+	{ "ResourceNotFoundException", ENOENT },
+	{ "ParameterNotFound", ENOENT },
+	{ "ParameterVersionNotFound", ENOENT },
+	{ "QueueDoesNotExist", ENOENT },
+	{ "AWS.SimpleQueueService.NonExistentQueue", ENOENT },
+	{ "ReceiptHandleIsInvalid", ENOENT },
+	{ "AccessDenied", EACCES },
+	{ "AccessDeniedException", EACCES },
+	{ "Forbidden", EACCES },
+	{ "InvalidAccessKeyId", EACCES },
+	{ "SignatureDoesNotMatch", EACCES },
+	{ "InvalidSignatureException", EACCES },
+	{ "UnrecognizedClientException", EACCES },
+	{ "InvalidClientTokenId", EACCES },
+	{ "IncompleteSignature", EACCES },
+	{ "MissingAuthenticationToken", EACCES },
+	{ "ExpiredToken", EACCES },
+	{ "ExpiredTokenException", EACCES },
+	{ "AllAccessDisabled", EACCES },
+	{ "BucketNotEmpty", ENOTEMPTY },
+	{ "EntityTooLarge", EFBIG },
+	{ "ParameterMaxVersionLimitExceeded", EFBIG },
+	{ "ValidationException", EINVAL },
+	{ "ValidationError", EINVAL },
+	{ "InvalidParameterValue", EINVAL },
+	{ "InvalidParameterValueException", EINVAL },
+	{ "InvalidParameterCombination", EINVAL },
+	{ "InvalidArgument", EINVAL },
+	{ "InvalidRequest", EINVAL },
+	{ "InvalidBucketName", EINVAL },
+	{ "MalformedXML", EINVAL },
+	{ "SerializationException", EINVAL },
+	{ "HierarchyLevelLimitExceededException", EINVAL },
+	{ "HierarchyTypeMismatchException", EINVAL },
+	{ "UnsupportedParameterType", EINVAL },
+	{ "InvalidAttributeName", EINVAL },
+	{ "KeyTooLongError", ENAMETOOLONG },
+	{ "ConditionalCheckFailedException", EEXIST },
+	{ "BucketAlreadyExists", EEXIST },
+	{ "BucketAlreadyOwnedByYou", EEXIST },
+	{ "ParameterAlreadyExists", EEXIST },
+	{ "QueueAlreadyExists", EEXIST },
+	{ "QueueNameExists", EEXIST },
+	{ "QueueDeletedRecently", EBUSY },
+	{ "ResourceInUseException", EBUSY },
+	{ "TransactionConflictException", EBUSY },
+	{ "PreconditionFailed", EBUSY },
+	{ "ParameterLimitExceeded", ENOSPC },
+	{ "TooManyBuckets", ENOSPC },
+	{ "ServiceQuotaExceededException", EDQUOT },
+	{ "ItemCollectionSizeLimitExceededException", EDQUOT },
+	/* Throttles that outlived the retry budget. */
+	{ "SlowDown", EAGAIN },
+	{ "Throttling", EAGAIN },
+	{ "ThrottlingException", EAGAIN },
+	{ "ThrottledException", EAGAIN },
+	{ "RequestThrottledException", EAGAIN },
+	{ "TooManyRequestsException", EAGAIN },
+	{ "TooManyRequests", EAGAIN },
+	{ "ProvisionedThroughputExceededException", EAGAIN },
+	{ "RequestLimitExceeded", EAGAIN },
+	{ "BandwidthLimitExceeded", EAGAIN },
+	{ "LimitExceededException", EAGAIN },
+	{ "RequestThrottled", EAGAIN },
+	{ "AWS.SimpleQueueService.RequestThrottled", EAGAIN },
+	{ "PriorRequestNotComplete", EAGAIN },
+	{ "TransactionInProgressException", EAGAIN },
+};
+
+int aws_errno_for(const char *code, long status)
+{
+	if (code && *code) {
+		for (size_t i = 0; i < sizeof(code_table) / sizeof(code_table[0]); i++)
+			if (strcmp(code_table[i].code, code) == 0)
+				return -code_table[i].err;
+	}
+	if (status == 404)
+		return -ENOENT;
+	if (status == 401 || status == 403)
+		return -EACCES;
+	if (status == 429)
+		return -EAGAIN;
+	if (status == 409 || status == 412)
+		return -EBUSY;
+	if (status == 413)
+		return -EFBIG;
+	if (status >= 400 && status < 500)
+		return -EINVAL;
+	return -EIO;
+}
+
+static const char *strip_nl(char *s)
+{
+	for (char *p = s; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	return s;
+}
+
+/* Add a header to both the list curl sends and the list SigV4 signs. */
+static int add_header(char **lines, struct sigv4_header *sig, size_t *n, const char *name,
+		      const char *value)
+{
+	size_t len = strlen(name) + strlen(value) + 3;
+
+	lines[*n] = malloc(len);
+	if (!lines[*n])
+		return -ENOMEM;
+	snprintf(lines[*n], len, "%s: %s", name, value);
+	sig[*n].name = name;
+	sig[*n].value = value;
+	(*n)++;
+	return 0;
+}
+
+static int sign_and_send(struct aws_client *c, const struct aws_request *req,
+			 struct aws_response *resp)
+{
+	enum aws_service svc = req->svc;
+	struct buf path, url, host, auth, target;
+	char *lines[AWS_MAX_HEADERS + 8] = { NULL };
+	struct sigv4_header sig[AWS_MAX_HEADERS + 8];
+	char *xnames[AWS_MAX_HEADERS] = { NULL };
+	char date[17], payload_hash[SHA256_HEX_LEN + 1];
+	struct creds cr = { 0 };
+	struct sigv4_input in;
+	struct http_request hreq;
+	const char *method;
+	size_t n = 0;
+	time_t now;
+	int rc;
+
+	buf_init(&path, AWS_MAX_URL);
+	buf_init(&url, AWS_MAX_URL);
+	buf_init(&host, 512);
+	buf_init(&auth, 1024);
+	buf_init(&target, 256);
+
+	if (req->nheaders > AWS_MAX_HEADERS) {
+		rc = -E2BIG;
+		goto out;
+	}
+	rc = build_target(c, req, &path, &url, &host);
+	if (rc)
+		goto out;
+	rc = creds_get(c->creds, &cr);
+	if (rc) {
+		snprintf(resp->code, sizeof(resp->code), "%s",
+			 rc == -ENOKEY ? "NoCredentials" : "CredentialsUnavailable");
+		snprintf(resp->message, sizeof(resp->message),
+			 "no usable credentials (%s)", strerror(-rc));
+		goto out;
+	}
+
+	now = c->fixed_time ? c->fixed_time : time(NULL);
+	util_amz_date(now, date);
+	util_sha256_hex(req->body ? req->body : "", req->body ? req->body_len : 0, payload_hash);
+	method = req->method ? req->method : (svc == AWS_SVC_S3 ? "GET" : "POST");
+
+	rc = add_header(lines, sig, &n, "host", host.data);
+	if (!rc)
+		rc = add_header(lines, sig, &n, "x-amz-date", date);
+	if (!rc && svc == AWS_SVC_S3)
+		rc = add_header(lines, sig, &n, "x-amz-content-sha256", payload_hash);
+	if (!rc && cr.session_token)
+		rc = add_header(lines, sig, &n, "x-amz-security-token", cr.session_token);
+	if (!rc && json_protocol[svc].target) {
+		rc = buf_printf(&target, "%s.%s", json_protocol[svc].target, req->op);
+		if (!rc)
+			rc = add_header(lines, sig, &n, "x-amz-target", target.data);
+		if (!rc)
+			rc = add_header(lines, sig, &n, "content-type",
+					json_protocol[svc].content_type);
+	}
+	/* The caller's own headers, "Name: value", signed too. */
+	for (size_t i = 0; i < req->nheaders && !rc; i++) {
+		const char *h = req->headers[i], *colon = strchr(h, ':');
+		const char *v;
+
+		if (!colon) {
+			rc = -EINVAL;
+			break;
+		}
+		xnames[i] = strndup(h, (size_t)(colon - h));
+		if (!xnames[i]) {
+			rc = -ENOMEM;
+			break;
+		}
+		for (v = colon + 1; *v == ' '; v++)
+			;
+		rc = add_header(lines, sig, &n, xnames[i], v);
+	}
+	if (rc)
+		goto out;
+
+	in = (struct sigv4_input){
+		.method = method,
+		.path = path.data,
+		.query = req->query,
+		.headers = sig,
+		.nheaders = n,
+		.payload_hash = payload_hash,
+		.now = now,
+		.region = c->region,
+		.service = service_names[svc],
+		.s3 = svc == AWS_SVC_S3,
+	};
+	rc = buf_puts(&auth, "Authorization: ");
+	if (!rc)
+		rc = sigv4_authorization(&in, cr.access_key, cr.secret_key, &auth, NULL);
+	if (rc)
+		goto out;
+	lines[n++] = auth.data;
+
+	hreq = (struct http_request){
+		.method = method,
+		.url = url.data,
+		.headers = (const char *const *)lines,
+		.nheaders = n,
+		.body = req->body,
+		.body_len = req->body_len,
+		.max_response = req->max_response ? req->max_response : AWS_DEFAULT_MAX_RESPONSE,
+		.sink = req->sink,
+		.sink_arg = req->sink_arg,
+		.timeout_ms = c->request_timeout_ms,
+	};
+	rc = http_perform(&hreq, &resp->http);
+	lines[--n] = NULL; /* auth.data is freed below */
+	resp->status = resp->http.status;
+	if (rc) {
+		snprintf(resp->message, sizeof(resp->message), "%s", resp->http.errmsg);
+		goto out;
+	}
+out:
+	stats_add(service_names[svc], req->op, STATS_REQUESTS, 1);
+	stats_add(service_names[svc], req->op, STATS_BYTES_OUT, resp->http.bytes_out);
+	stats_add(service_names[svc], req->op, STATS_BYTES_IN, resp->http.bytes_in);
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	for (size_t i = 0; i < AWS_MAX_HEADERS; i++)
+		free(xnames[i]);
+	util_wipe(auth.data, auth.len);
+	buf_free(&auth);
+	buf_free(&path);
+	buf_free(&url);
+	buf_free(&host);
+	buf_free(&target);
+	creds_clear(&cr);
+	return rc;
+}
+
+int aws_call(struct aws_client *c, const struct aws_request *req, struct aws_response *resp)
+{
+	uint64_t t0 = util_mono_ms();
+	const char *svcname = aws_service_name(req->svc);
+	const char *path = req->path ? req->path : "-";
+	int rc;
+
+	memset(resp, 0, sizeof(*resp));
+	buf_init(&resp->http.body, 0);
+	rc = sign_and_send(c, req, resp);
+	if (rc && resp->http.error != HTTP_OK) {
+		/* The network failed us: the user sees EIO (SPEC.md), the log
+		 * says how. A cancel is the caller's own doing. */
+		set_field(resp->code, sizeof(resp->code),
+			  resp->http.error == HTTP_ERR_TOOBIG ? "ResponseTooLarge" : "NetworkError");
+		if (rc != -ECANCELED && rc != -ENOMEM)
+			rc = -EIO;
+	} else if (rc == -ENOKEY || rc == -EACCES) {
+		rc = -EACCES; /* no usable credentials */
+	} else if (rc == 0 && (resp->status < 200 || resp->status > 299)) {
+		aws_parse_error(req->svc, resp);
+		rc = aws_errno_for(resp->code, resp->status);
+	}
+	log_debug("%s %s %s: %s HTTP %ld in %llu ms, %zu bytes", svcname, req->op, path,
+		  rc ? "failed" : "ok", resp->status,
+		  (unsigned long long)(util_mono_ms() - t0), resp->http.bytes_in);
+	if (rc == 0)
+		return 0;
+
+	stats_add(svcname, req->op, STATS_ERRORS, 1);
+	strip_nl(resp->message);
+	if (req->quiet_errors)
+		log_debug("%s %s %s: %s: %s (HTTP %ld, request id %s)", svcname, req->op, path,
+			  resp->code, resp->message, resp->status,
+			  resp->request_id[0] ? resp->request_id : "-");
+	else
+		log_error("%s %s %s: %s: %s (HTTP %ld, request id %s)", svcname, req->op, path,
+			  resp->code, resp->message, resp->status,
+			  resp->request_id[0] ? resp->request_id : "-");
+	return rc;
+}
+
+void aws_response_free(struct aws_response *resp)
+{
+	http_response_free(&resp->http);
+}
+
+int aws_json_call(struct aws_client *c, enum aws_service svc, const char *op,
+		  json_t *body, const char *path, json_t **out)
+{
+	struct aws_response resp;
+	struct aws_request req;
+	struct buf payload;
+	int rc;
+
+	*out = NULL;
+	buf_init(&payload, 16u << 20);
+	rc = body ? jsonx_dump(body, &payload) : buf_puts(&payload, "{}");
+	if (rc) {
+		buf_free(&payload);
+		return rc;
+	}
+	req = (struct aws_request){
+		.svc = svc,
+		.op = op,
+		.body = payload.data,
+		.body_len = payload.len,
+		.path = path,
+	};
+	rc = aws_call(c, &req, &resp);
+	if (rc == 0) {
+		rc = jsonx_parse(resp.http.body.data ? resp.http.body.data : "{}",
+				 resp.http.body.len ? resp.http.body.len : 2,
+				 AWS_DEFAULT_MAX_RESPONSE, out);
+		if (rc)
+			log_error("%s %s %s: malformed JSON answer (%s)", aws_service_name(svc),
+				  op, path ? path : "-", strerror(-rc));
+		if (rc)
+			rc = -EIO;
+	}
+	aws_response_free(&resp);
+	buf_free(&payload);
+	return rc;
+}
