@@ -1,0 +1,478 @@
+/*
+ * fs: FUSE high-level operations and the path router. See fs.h.
+ *
+ *   /                      root: one folder per enabled service + .awsfs
+ *   /<service>/<rest>      -> services[svc] with path "<rest>"
+ *   /.awsfs/<rest>         -> control with path "<rest>"
+ *
+ * Every operation returns 0 or a negative errno straight to FUSE.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <fuse.h>
+
+#include "fs.h"
+#include "log.h"
+
+struct route {
+	struct backend *b;  /* NULL: the root, or a service without a backend */
+	const char *rest;   /* path below the backend's folder ("" for itself) */
+	bool root;          /* the mount's root folder */
+	bool folder_only;   /* a service folder with no backend behind it */
+};
+
+struct open_file {
+	struct backend *b;
+	void *fh;
+};
+
+static struct fs_config *cfg(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+/* Split "/s3/bucket/key" into backend "s3" and "bucket/key". */
+static int route(const char *path, struct route *r)
+{
+	struct fs_config *c = cfg();
+	const char *name = path + 1, *slash;
+	size_t len;
+
+	memset(r, 0, sizeof(*r));
+	if (path[0] != '/')
+		return -EINVAL;
+	if (*name == '\0') {
+		r->root = true;
+		r->rest = "";
+		return 0;
+	}
+	slash = strchr(name, '/');
+	len = slash ? (size_t)(slash - name) : strlen(name);
+	r->rest = slash ? slash + 1 : "";
+	if (len == strlen(FS_CONTROL_DIR) && strncmp(name, FS_CONTROL_DIR, len) == 0) {
+		r->b = &c->control;
+		return 0;
+	}
+	for (int i = 0; i < AWS_SVC_COUNT; i++) {
+		const char *svc = aws_service_name((enum aws_service)i);
+
+		if (!(c->services_mask & (1u << i)) || strlen(svc) != len ||
+		    strncmp(name, svc, len) != 0)
+			continue;
+		if (c->services[i].ops) {
+			r->b = &c->services[i];
+		} else {
+			if (*r->rest)
+				return -ENOENT;
+			r->folder_only = true;
+		}
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void fs_dir_stat(const struct fs_config *c, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFDIR | (0777 & ~c->umask);
+	st->st_nlink = 2;
+	st->st_uid = c->uid;
+	st->st_gid = c->gid;
+	st->st_blksize = 4096;
+	st->st_mtime = st->st_ctime = st->st_atime = c->mount_time;
+}
+
+void fs_file_stat(const struct fs_config *c, struct stat *st, off_t size, mode_t perm)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFREG | (perm & ~c->umask);
+	st->st_nlink = 1;
+	st->st_uid = c->uid;
+	st->st_gid = c->gid;
+	st->st_size = size;
+	st->st_blocks = (size + 511) / 512;
+	st->st_blksize = 4096;
+	st->st_mtime = st->st_ctime = st->st_atime = c->mount_time;
+}
+
+/* Call op on the backend, or answer err when the backend does not have it. */
+#define DISPATCH(r, op, err, ...) \
+	((r).b && (r).b->ops->op ? (r).b->ops->op((r).b->be, __VA_ARGS__) : (err))
+
+static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *fc)
+{
+	struct fs_config *c = fuse_get_context()->private_data;
+
+	(void)conn;
+	fc->use_ino = 0;
+	fc->entry_timeout = c->attr_timeout;
+	fc->attr_timeout = c->attr_timeout;
+	fc->negative_timeout = 0;
+	return c;
+}
+
+static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct route r;
+	int rc = route(path, &r);
+
+	(void)fi;
+	if (rc)
+		return rc;
+	if (r.root || r.folder_only) {
+		fs_dir_stat(cfg(), st);
+		return 0;
+	}
+	rc = DISPATCH(r, getattr, -ENOSYS, r.rest, st);
+	return rc;
+}
+
+struct fill_ctx {
+	void *buf;
+	fuse_fill_dir_t filler;
+};
+
+static int fill_one(void *sink, const char *name, const struct stat *st)
+{
+	struct fill_ctx *f = sink;
+
+	return f->filler(f->buf, name, st, 0, st ? FUSE_FILL_DIR_PLUS : 0);
+}
+
+static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct fill_ctx f = { buf, filler };
+	struct fs_config *c = cfg();
+	struct route r;
+	struct stat st;
+	int rc = route(path, &r);
+
+	(void)off; (void)fi; (void)flags;
+	if (rc)
+		return rc;
+	fs_dir_stat(c, &st);
+	filler(buf, ".", &st, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	if (r.folder_only)
+		return 0;
+	if (r.root) {
+		for (int i = 0; i < AWS_SVC_COUNT; i++)
+			if (c->services_mask & (1u << i))
+				filler(buf, aws_service_name((enum aws_service)i), &st, 0,
+				       FUSE_FILL_DIR_PLUS);
+		filler(buf, FS_CONTROL_DIR, &st, 0, FUSE_FILL_DIR_PLUS);
+		return 0;
+	}
+	return DISPATCH(r, readdir, -ENOTDIR, r.rest, fill_one, &f);
+}
+
+static int fs_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct route r;
+	struct stat st;
+	int rc = route(path, &r);
+
+	(void)fi;
+	if (rc || r.root || r.folder_only)
+		return rc;
+	/* Opening a folder that is not one fails now, not at readdir. */
+	rc = DISPATCH(r, getattr, -ENOSYS, r.rest, &st);
+	if (rc == 0 && !S_ISDIR(st.st_mode))
+		rc = -ENOTDIR;
+	return rc;
+}
+
+static int open_common(const char *path, struct fuse_file_info *fi, bool create, mode_t mode)
+{
+	struct open_file *of;
+	struct route r;
+	void *fh = NULL;
+	int rc = route(path, &r);
+
+	if (rc)
+		return rc;
+	if (r.root || r.folder_only)
+		return create ? -EEXIST : -EISDIR;
+	of = calloc(1, sizeof(*of));
+	if (!of)
+		return -ENOMEM;
+	if (create)
+		rc = DISPATCH(r, create, -EPERM, r.rest, mode, fi->flags, &fh);
+	else
+		rc = DISPATCH(r, open, -ENOSYS, r.rest, fi->flags, &fh);
+	if (rc) {
+		free(of);
+		return rc;
+	}
+	of->b = r.b;
+	of->fh = fh;
+	fi->fh = (uint64_t)(uintptr_t)of;
+	/* Control files change with every read (stats): no page cache. */
+	if (r.b == &cfg()->control)
+		fi->direct_io = 1;
+	return 0;
+}
+
+static int fs_open(const char *path, struct fuse_file_info *fi)
+{
+	return open_common(path, fi, false, 0);
+}
+
+static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	return open_common(path, fi, true, mode);
+}
+
+static struct open_file *file_of(struct fuse_file_info *fi)
+{
+	return (struct open_file *)(uintptr_t)fi->fh;
+}
+
+static int fs_read(const char *path, char *buf, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	struct open_file *of = file_of(fi);
+
+	(void)path;
+	if (!of->b->ops->read)
+		return -EBADF;
+	return of->b->ops->read(of->b->be, of->fh, buf, size, off);
+}
+
+static int fs_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct open_file *of = file_of(fi);
+
+	(void)path;
+	if (!of->b->ops->write)
+		return -EBADF;
+	return of->b->ops->write(of->b->be, of->fh, buf, size, off);
+}
+
+static int fs_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct open_file *of = file_of(fi);
+
+	(void)path;
+	return of->b->ops->flush ? of->b->ops->flush(of->b->be, of->fh) : 0;
+}
+
+static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	struct open_file *of = file_of(fi);
+
+	(void)path; (void)datasync;
+	return of->b->ops->fsync ? of->b->ops->fsync(of->b->be, of->fh) : 0;
+}
+
+static int fs_release(const char *path, struct fuse_file_info *fi)
+{
+	struct open_file *of = file_of(fi);
+	int rc = 0;
+
+	(void)path;
+	if (of->b->ops->release)
+		rc = of->b->ops->release(of->b->be, of->fh);
+	free(of);
+	return rc;
+}
+
+static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct route r;
+	int rc = route(path, &r);
+
+	if (rc)
+		return rc;
+	if (r.root || r.folder_only)
+		return -EISDIR;
+	return DISPATCH(r, truncate, -EPERM, r.rest, size, fi ? file_of(fi)->fh : NULL);
+}
+
+/* A change on the root or on a service folder itself is refused. */
+#define CHANGE_OP(fname, op, ...) \
+	do { \
+		struct route r; \
+		int rc = route(fname, &r); \
+		if (rc) \
+			return rc; \
+		if (r.root || r.folder_only || !*r.rest) \
+			return -EPERM; \
+		return DISPATCH(r, op, -EPERM, __VA_ARGS__); \
+	} while (0)
+
+static int fs_unlink(const char *path)
+{
+	CHANGE_OP(path, unlink, r.rest);
+}
+
+static int fs_mkdir(const char *path, mode_t mode)
+{
+	CHANGE_OP(path, mkdir, r.rest, mode);
+}
+
+static int fs_rmdir(const char *path)
+{
+	CHANGE_OP(path, rmdir, r.rest);
+}
+
+static int fs_readlink(const char *path, char *buf, size_t size)
+{
+	struct route r;
+	int rc = route(path, &r);
+
+	if (rc)
+		return rc;
+	if (r.root || r.folder_only)
+		return -EINVAL;
+	return DISPATCH(r, readlink, -EINVAL, r.rest, buf, size);
+}
+
+static int fs_symlink(const char *target, const char *path)
+{
+	CHANGE_OP(path, symlink, target, r.rest);
+}
+
+static int fs_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct route a, b;
+	int rc = route(from, &a);
+
+	if (rc)
+		return rc;
+	rc = route(to, &b);
+	if (rc && rc != -ENOENT)
+		return rc;
+	if (rc || a.b != b.b)
+		return -EXDEV; /* across services: mv falls back to copy + delete */
+	if (a.root || a.folder_only || !*a.rest || !*b.rest)
+		return -EPERM;
+	return DISPATCH(a, rename, -EPERM, a.rest, b.rest, flags);
+}
+
+static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)fi;
+	CHANGE_OP(path, chmod, r.rest, mode);
+}
+
+static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	(void)fi;
+	CHANGE_OP(path, chown, r.rest, uid, gid);
+}
+
+static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	(void)fi;
+	CHANGE_OP(path, utimens, r.rest, tv);
+}
+
+static int fs_getxattr(const char *path, const char *name, char *buf, size_t size)
+{
+	struct route r;
+	int rc = route(path, &r);
+
+	if (rc)
+		return rc;
+	if (r.root || r.folder_only)
+		return -ENODATA;
+	return DISPATCH(r, getxattr, -ENODATA, r.rest, name, buf, size);
+}
+
+static int fs_setxattr(const char *path, const char *name, const char *value, size_t size,
+		       int flags)
+{
+	CHANGE_OP(path, setxattr, r.rest, name, value, size, flags);
+}
+
+static int fs_listxattr(const char *path, char *buf, size_t size)
+{
+	struct route r;
+	int rc = route(path, &r);
+
+	if (rc)
+		return rc;
+	if (r.root || r.folder_only)
+		return 0;
+	return DISPATCH(r, listxattr, 0, r.rest, buf, size);
+}
+
+static int fs_removexattr(const char *path, const char *name)
+{
+	CHANGE_OP(path, removexattr, r.rest, name);
+}
+
+static int fs_statfs(const char *path, struct statvfs *st)
+{
+	struct route r;
+	int rc = route(path, &r);
+
+	if (rc == 0 && r.b && r.b->ops->statfs)
+		return r.b->ops->statfs(r.b->be, r.rest, st);
+	/* Object stores have no size: show a large, mostly free filesystem,
+	 * as s3fs does, so df and installers do not refuse to write. */
+	memset(st, 0, sizeof(*st));
+	st->f_bsize = 4096;
+	st->f_frsize = 4096;
+	st->f_blocks = 1ull << 32;
+	st->f_bfree = 1ull << 32;
+	st->f_bavail = 1ull << 32;
+	st->f_files = 1ull << 32;
+	st->f_ffree = 1ull << 32;
+	st->f_favail = 1ull << 32;
+	st->f_namemax = 1024;
+	return 0;
+}
+
+static void fs_destroy(void *private_data)
+{
+	struct fs_config *c = private_data;
+
+	for (int i = 0; i < AWS_SVC_COUNT; i++)
+		if (c->services[i].ops && c->services[i].ops->destroy)
+			c->services[i].ops->destroy(c->services[i].be);
+	if (c->control.ops && c->control.ops->destroy)
+		c->control.ops->destroy(c->control.be);
+}
+
+static const struct fuse_operations fs_ops = {
+	.init = fs_init,
+	.destroy = fs_destroy,
+	.getattr = fs_getattr,
+	.readdir = fs_readdir,
+	.opendir = fs_opendir,
+	.open = fs_open,
+	.create = fs_create,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.fsync = fs_fsync,
+	.release = fs_release,
+	.truncate = fs_truncate,
+	.unlink = fs_unlink,
+	.mkdir = fs_mkdir,
+	.rmdir = fs_rmdir,
+	.readlink = fs_readlink,
+	.symlink = fs_symlink,
+	.rename = fs_rename,
+	.chmod = fs_chmod,
+	.chown = fs_chown,
+	.utimens = fs_utimens,
+	.getxattr = fs_getxattr,
+	.setxattr = fs_setxattr,
+	.listxattr = fs_listxattr,
+	.removexattr = fs_removexattr,
+	.statfs = fs_statfs,
+};
+
+const struct fuse_operations *fs_operations(void)
+{
+	return &fs_ops;
+}

@@ -1,0 +1,36 @@
+/*
+ * fs: the FUSE operations. Turns a path into (backend, path below it),
+ * answers the root and the empty service folders itself, and hands every
+ * other call to the backend. Nothing here speaks HTTP.
+ */
+#ifndef AWSFS_FS_H
+#define AWSFS_FS_H
+
+#include <sys/types.h>
+
+#include <fuse.h>
+
+#include "aws.h"
+#include "backend.h"
+
+#define FS_CONTROL_DIR ".awsfs"
+
+struct fs_config {
+	unsigned services_mask;               /* bit per enum aws_service */
+	struct backend services[AWS_SVC_COUNT]; /* ops NULL: folder shown empty */
+	struct backend control;               /* MNT/.awsfs */
+	uid_t uid;
+	gid_t gid;
+	mode_t umask;
+	double attr_timeout;                  /* seconds the kernel may cache attributes */
+	time_t mount_time;                    /* mtime of folders that have none */
+};
+
+/* The operations table for fuse_new; private_data must be a struct fs_config. */
+const struct fuse_operations *fs_operations(void);
+
+/* Attributes of a folder/file as awsfs shows them (owner, umask applied). */
+void fs_dir_stat(const struct fs_config *cfg, struct stat *st);
+void fs_file_stat(const struct fs_config *cfg, struct stat *st, off_t size, mode_t perm);
+
+#endif

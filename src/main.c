@@ -1,0 +1,261 @@
+/*
+ * main: parse the command line, check everything a mount needs before
+ * daemonizing (mountpoint, /dev/fuse, credentials, region, endpoints), build
+ * the request core and the backends, then run the FUSE loop until unmount.
+ * Exit status: 0 after a clean unmount, 1 for a usage or startup error.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fuse.h>
+
+#include "aws.h"
+#include "config.h"
+#include "control.h"
+#include "creds.h"
+#include "fs.h"
+#include "http.h"
+#include "log.h"
+#include "opts.h"
+#include "s3.h"
+#include "stats.h"
+#include "util.h"
+
+#define MAIN_DEFAULT_REGION "us-east-1"
+#define MAIN_ATTR_TIMEOUT_S 1.0
+#define MAIN_MAX_THREADS 64
+
+/* Before daemonizing, errors go to stderr whatever the log target. */
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("awsfs: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static void check_mountpoint(const char *mp)
+{
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+
+	if (stat(mp, &st) != 0)
+		die("mountpoint %s: %s", mp, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		die("mountpoint %s is not a folder", mp);
+	d = opendir(mp);
+	if (!d)
+		die("mountpoint %s: %s", mp, strerror(errno));
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			closedir(d);
+			die("mountpoint %s is not empty (awsfs would hide what is there)", mp);
+		}
+	}
+	closedir(d);
+	if (access("/dev/fuse", R_OK | W_OK) != 0)
+		die("/dev/fuse: %s (is the fuse module loaded and fuse3 installed?)",
+		    strerror(errno));
+}
+
+/* Endpoint for svc: -o endpoint, AWS_ENDPOINT_URL_<SVC>, AWS_ENDPOINT_URL,
+ * the profile's endpoint_url. Caller frees; NULL for AWS's own. */
+static char *endpoint_for(const struct awsfs_opts *o, enum aws_service svc)
+{
+	static const char *const env_names[AWS_SVC_COUNT] = {
+		"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS",
+		"AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_STS",
+	};
+	const char *v;
+
+	if (o->endpoint)
+		return strdup(o->endpoint);
+	if ((v = getenv(env_names[svc])) && *v)
+		return strdup(v);
+	if ((v = getenv("AWS_ENDPOINT_URL")) && *v)
+		return strdup(v);
+	return creds_profile_value(o->profile, "endpoint_url");
+}
+
+static char *config_text(const struct awsfs_opts *o, struct aws_client *client,
+			 struct creds_provider *creds)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, 1u << 16);
+	rc = opts_dump(o, &b);
+	if (!rc)
+		rc = buf_printf(&b, "region_in_force=%s\n", aws_client_region(client));
+	for (int i = 0; i < AWS_SVC_COUNT && !rc; i++)
+		rc = buf_printf(&b, "endpoint_%s=%s\n", aws_service_name((enum aws_service)i),
+				aws_client_endpoint(client, (enum aws_service)i));
+	if (!rc)
+		rc = buf_printf(&b, "credentials=%s\n", creds_source(creds));
+	if (rc) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_detach(&b);
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct awsfs_opts o;
+	struct fs_config cfg;
+	struct aws_client_options copts = { 0 };
+	struct creds_options crop = { 0 };
+	struct http_options hopts = { 0 };
+	struct creds_provider *creds = NULL;
+	struct aws_client *client = NULL;
+	struct creds probe = { 0 };
+	struct fuse_loop_config *loop;
+	struct fuse *fuse;
+	char *region, *endpoints[AWS_SVC_COUNT] = { NULL }, *ctext;
+	char err[512];
+	int rc;
+
+	if (opts_parse(&args, &o, err, sizeof(err))) {
+		fprintf(stderr, "awsfs: %s\n", err);
+		fprintf(stderr, "Try 'awsfs --help'.\n");
+		return 1;
+	}
+	if (o.show_help) {
+		opts_help(stdout, "awsfs");
+		return 0;
+	}
+	if (o.show_version) {
+		printf("%s %s (FUSE %d.%d)\n", PACKAGE_NAME, PACKAGE_VERSION, FUSE_MAJOR_VERSION,
+		       FUSE_MINOR_VERSION);
+		return 0;
+	}
+	log_init(1, o.level);
+	if (o.bucket)
+		die("the single-bucket form (BUCKET MOUNTPOINT) is not available in this "
+		    "build yet: mount the whole tree and use MOUNTPOINT/s3/%s", o.bucket);
+	check_mountpoint(o.mountpoint);
+
+	region = o.region ? strdup(o.region) : creds_region(o.profile);
+	if (!region)
+		region = strdup(MAIN_DEFAULT_REGION);
+	if (!region)
+		die("out of memory");
+
+	hopts.ca_file = o.ca_file;
+	hopts.insecure = o.no_check_certificate;
+	hopts.connect_timeout_ms = (long)o.connect_timeout * 1000;
+	if (http_global_init(&hopts))
+		die("cannot initialize libcurl");
+	if (o.no_check_certificate)
+		log_warn("TLS certificates are not checked (no_check_certificate)");
+
+	crop.profile = o.profile;
+	crop.passwd_file = o.passwd_file;
+	crop.region = region;
+	for (int i = 0; i < AWS_SVC_COUNT; i++)
+		endpoints[i] = endpoint_for(&o, (enum aws_service)i);
+	crop.sts_endpoint = endpoints[AWS_SVC_STS];
+	if (creds_provider_new(&crop, &creds))
+		die("out of memory");
+	/* Fail now, with a clear message, rather than with a dead mount later. */
+	rc = creds_get(creds, &probe);
+	if (rc == -ENOKEY)
+		die("no AWS credentials found (looked at AWS_ACCESS_KEY_ID, the profile "
+		    "'%s' in ~/.aws/credentials and ~/.aws/config, web identity, container "
+		    "and instance metadata); see awsfs(1), CREDENTIALS",
+		    o.profile ? o.profile : getenv("AWS_PROFILE") ? getenv("AWS_PROFILE")
+								 : "default");
+	if (rc)
+		die("cannot get AWS credentials from %s: %s", creds_source(creds), strerror(-rc));
+	creds_clear(&probe);
+
+	copts.region = region;
+	copts.path_style = o.path_style;
+	copts.request_timeout_ms = (long)o.readwrite_timeout * 1000;
+	for (int i = 0; i < AWS_SVC_COUNT; i++)
+		copts.endpoints[i] = endpoints[i];
+	rc = aws_client_new(&copts, creds, &client);
+	if (rc)
+		die("bad endpoint: %s", strerror(-rc));
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.services_mask = o.services_mask;
+	cfg.uid = o.uid >= 0 ? (uid_t)o.uid : getuid();
+	cfg.gid = o.gid >= 0 ? (gid_t)o.gid : getgid();
+	cfg.umask = o.umask >= 0 ? (mode_t)o.umask : 022;
+	cfg.attr_timeout = MAIN_ATTR_TIMEOUT_S;
+	cfg.mount_time = time(NULL);
+	o.uid = (int)cfg.uid;
+	o.gid = (int)cfg.gid;
+	if ((o.services_mask & (1u << AWS_SVC_S3)) && s3_new(client, &cfg, &cfg.services[AWS_SVC_S3]))
+		die("out of memory");
+	ctext = config_text(&o, client, creds);
+	if (!ctext || control_new(&cfg, ctext, &cfg.control))
+		die("out of memory");
+	free(ctext);
+
+	/* The FUSE name shows in /proc/mounts and df. */
+	if (fuse_opt_add_arg(&args, "-osubtype=awsfs,fsname=awsfs"))
+		die("out of memory");
+	fuse = fuse_new(&args, fs_operations(), sizeof(struct fuse_operations), &cfg);
+	if (!fuse)
+		die("cannot set up FUSE (see the message above)");
+	if (fuse_mount(fuse, o.mountpoint) != 0)
+		die("cannot mount on %s", o.mountpoint);
+	log_info("mounted %s (region %s, credentials from %s)", o.mountpoint, region,
+		 creds_source(creds));
+	if (fuse_daemonize(o.foreground) != 0) {
+		fuse_unmount(fuse);
+		die("cannot go to the background");
+	}
+	if (!o.foreground)
+		log_init(0, o.level);
+	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
+		fuse_unmount(fuse);
+		die("cannot set signal handlers");
+	}
+
+	loop = fuse_loop_cfg_create();
+	if (!loop) {
+		fuse_unmount(fuse);
+		die("out of memory");
+	}
+	fuse_loop_cfg_set_max_threads(loop, MAIN_MAX_THREADS);
+	fuse_loop_cfg_set_idle_threads(loop, 8);
+	rc = fuse_loop_mt(fuse, loop);
+	fuse_loop_cfg_destroy(loop);
+
+	fuse_remove_signal_handlers(fuse_get_session(fuse));
+	fuse_unmount(fuse);
+	fuse_destroy(fuse);
+	log_info("unmounted %s: %llu requests, %llu retries, %llu errors", o.mountpoint,
+		 (unsigned long long)stats_total(NULL, STATS_REQUESTS),
+		 (unsigned long long)stats_total(NULL, STATS_RETRIES),
+		 (unsigned long long)stats_total(NULL, STATS_ERRORS));
+
+	aws_client_free(client);
+	creds_provider_free(creds);
+	http_global_cleanup();
+	for (int i = 0; i < AWS_SVC_COUNT; i++)
+		free(endpoints[i]);
+	free(region);
+	opts_free(&o);
+	fuse_opt_free_args(&args);
+	return rc ? 1 : 0;
+}

@@ -1,0 +1,65 @@
+/*
+ * opts: the command line and -o options, parsed with fuse_opt.
+ *
+ * awsfs [options] MOUNTPOINT or awsfs [options] BUCKET[:/PREFIX] MOUNTPOINT.
+ * Every awsfs option is one row of a table in opts.c (name, type, field,
+ * range, default, help): parsing, --help and .awsfs/config all read that
+ * table, so they cannot disagree. Options not awsfs's own (allow_other,
+ * default_permissions, ...) are left in the fuse_args for libfuse.
+ * Adding an option: a field here, a row in opts.c, a paragraph in awsfs(1).
+ */
+#ifndef AWSFS_OPTS_H
+#define AWSFS_OPTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <fuse.h>
+
+#include "buf.h"
+#include "log.h"
+
+struct awsfs_opts {
+	char *mountpoint;   /* absolute path */
+	char *bucket;       /* single-bucket form, else NULL */
+	char *prefix;       /* its prefix ("" for none) */
+
+	/* Table-driven options (opts.c); strings are NULL when unset. */
+	char *endpoint;     /* every service */
+	char *region;
+	char *profile;
+	char *passwd_file;
+	char *ca_file;
+	char *services;     /* comma list */
+	char *log_level;
+	int path_style;     /* use_path_request_style */
+	int no_check_certificate;
+	int connect_timeout;   /* seconds */
+	int readwrite_timeout; /* seconds, per attempt; 0: none */
+	int uid, gid;          /* -1: the mounting user's */
+	int umask;             /* octal */
+
+	/* Derived after parsing. */
+	unsigned services_mask; /* bit per enum aws_service (S3..SSM) */
+	enum log_level level;
+	int foreground;
+	int debug;
+	int show_help;
+	int show_version;
+};
+
+/*
+ * Parse args (consumed: awsfs's own options are removed, libfuse's kept).
+ * On error writes one sentence into err and returns -EINVAL. Defaults are
+ * filled in; the mountpoint is made absolute but not checked. *o is always
+ * set, so opts_free(o) is right whatever the result.
+ */
+int opts_parse(struct fuse_args *args, struct awsfs_opts *o, char *err, size_t errlen);
+void opts_free(struct awsfs_opts *o);
+/* Usage and the list of every option, with defaults. */
+void opts_help(FILE *out, const char *progname);
+/* key=value lines of what is in force (no secrets). */
+int opts_dump(const struct awsfs_opts *o, struct buf *out);
+
+#endif
