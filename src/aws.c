@@ -13,6 +13,7 @@
 #include "aws.h"
 #include "json.h"
 #include "log.h"
+#include "retry.h"
 #include "sigv4.h"
 #include "stats.h"
 #include "util.h"
@@ -46,6 +47,10 @@ struct aws_client {
 	long request_timeout_ms;
 	struct creds_provider *creds;
 	time_t fixed_time;             /* test hook; 0: real clock */
+	long long skew_s;              /* AWS's clock minus ours (atomic) */
+	unsigned max_attempts;
+	unsigned retry_budget_ms;
+	struct retry_state retry;      /* shared by every thread */
 };
 
 const char *aws_service_name(enum aws_service svc)
@@ -124,6 +129,11 @@ int aws_client_new(const struct aws_client_options *opts, struct creds_provider 
 	c->path_style = opts->path_style;
 	c->request_timeout_ms = opts->request_timeout_ms;
 	c->creds = creds;
+	c->max_attempts = opts->max_attempts ? opts->max_attempts : AWS_DEFAULT_ATTEMPTS;
+	c->retry_budget_ms = opts->retry_budget_ms ? opts->retry_budget_ms
+						   : AWS_DEFAULT_RETRY_BUDGET_MS;
+	retry_state_init(&c->retry, opts->adaptive ? RETRY_MODE_ADAPTIVE : RETRY_MODE_STANDARD,
+			 NULL);
 	for (int i = 0; i < AWS_SVC_COUNT; i++) {
 		char def[256];
 		const char *url = opts->endpoints[i];
@@ -156,6 +166,7 @@ void aws_client_free(struct aws_client *c)
 		free(c->scheme[i]);
 	}
 	free(c->region);
+	retry_state_destroy(&c->retry);
 	free(c);
 }
 
@@ -172,6 +183,27 @@ const char *aws_client_endpoint(const struct aws_client *c, enum aws_service svc
 void aws_client_set_time(struct aws_client *c, time_t fixed)
 {
 	c->fixed_time = fixed;
+}
+
+void aws_client_set_retry_env(struct aws_client *c, const struct retry_env *env)
+{
+	enum retry_mode mode = c->retry.mode;
+
+	retry_state_destroy(&c->retry);
+	retry_state_init(&c->retry, mode, env);
+}
+
+long long aws_client_skew(const struct aws_client *c)
+{
+	return __atomic_load_n(&c->skew_s, __ATOMIC_RELAXED);
+}
+
+/* The time requests are signed with: ours, corrected by the measured skew. */
+static time_t signing_time(const struct aws_client *c)
+{
+	time_t now = c->fixed_time ? c->fixed_time : time(NULL);
+
+	return now + (time_t)aws_client_skew(c);
 }
 
 int aws_query_add(struct buf *q, const char *name, const char *value)
@@ -458,7 +490,7 @@ static int add_header(char **lines, struct sigv4_header *sig, size_t *n, const c
 }
 
 static int sign_and_send(struct aws_client *c, const struct aws_request *req,
-			 struct aws_response *resp)
+			 struct aws_response *resp, time_t now)
 {
 	enum aws_service svc = req->svc;
 	struct buf path, url, host, auth, target;
@@ -471,7 +503,6 @@ static int sign_and_send(struct aws_client *c, const struct aws_request *req,
 	struct http_request hreq;
 	const char *method;
 	size_t n = 0;
-	time_t now;
 	int rc;
 
 	buf_init(&path, AWS_MAX_URL);
@@ -496,7 +527,6 @@ static int sign_and_send(struct aws_client *c, const struct aws_request *req,
 		goto out;
 	}
 
-	now = c->fixed_time ? c->fixed_time : time(NULL);
 	util_amz_date(now, date);
 	util_sha256_hex(req->body ? req->body : "", req->body ? req->body_len : 0, payload_hash);
 	method = req->method ? req->method : (svc == AWS_SVC_S3 ? "GET" : "POST");
@@ -593,16 +623,15 @@ out:
 	return rc;
 }
 
-int aws_call(struct aws_client *c, const struct aws_request *req, struct aws_response *resp)
+/* One attempt: send, then read an error answer. Returns 0 or -errno. */
+static int attempt(struct aws_client *c, const struct aws_request *req,
+		   struct aws_response *resp, time_t now)
 {
-	uint64_t t0 = util_mono_ms();
-	const char *svcname = aws_service_name(req->svc);
-	const char *path = req->path ? req->path : "-";
 	int rc;
 
 	memset(resp, 0, sizeof(*resp));
 	buf_init(&resp->http.body, 0);
-	rc = sign_and_send(c, req, resp);
+	rc = sign_and_send(c, req, resp, now);
 	if (rc && resp->http.error != HTTP_OK) {
 		/* The network failed us: the user sees EIO (SPEC.md), the log
 		 * says how. A cancel is the caller's own doing. */
@@ -616,22 +645,134 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct aws_res
 		aws_parse_error(req->svc, resp);
 		rc = aws_errno_for(resp->code, resp->status);
 	}
-	log_debug("%s %s %s: %s HTTP %ld in %llu ms, %zu bytes", svcname, req->op, path,
-		  rc ? "failed" : "ok", resp->status,
-		  (unsigned long long)(util_mono_ms() - t0), resp->http.bytes_in);
+	return rc;
+}
+
+/* The server's hint, in ms: x-amz-retry-after (ms) or Retry-After (s). */
+static uint64_t retry_hint_ms(const struct aws_response *resp)
+{
+	const char *v = http_response_header(&resp->http, "x-amz-retry-after");
+	long long n;
+
+	if (v && util_parse_ll(v, 0, RETRY_CAP_MS, &n) == 0)
+		return (uint64_t)n;
+	v = http_response_header(&resp->http, "retry-after");
+	if (v && util_parse_ll(v, 0, RETRY_CAP_MS / 1000, &n) == 0)
+		return (uint64_t)n * 1000;
+	return 0;
+}
+
+static const char *const class_names[] = { "success", "transient error", "throttle",
+					   "clock skew", "fatal error" };
+
+int aws_call(struct aws_client *c, const struct aws_request *req, struct aws_response *resp)
+{
+	const char *svcname = aws_service_name(req->svc);
+	const char *path = req->path ? req->path : "-";
+	struct retry_env *env = &c->retry.env;
+	uint64_t t0 = env->now_ms(env->arg), wait;
+	const char *why = NULL;
+	bool skew_fixed = false;
+	int cost_paid = 0, rc;
+	unsigned n;
+
+	for (n = 1;; n++) {
+		struct retry_outcome out;
+		enum retry_class cls;
+		time_t sent = signing_time(c);
+		const char *date;
+		time_t server = 0;
+		int cost;
+
+		if ((wait = retry_rate_acquire(&c->retry)) > 0)
+			env->sleep_ms(env->arg, wait);
+		rc = attempt(c, req, resp, sent);
+		resp->attempts = n;
+		date = http_response_header(&resp->http, "date");
+		if (date)
+			util_parse_http_date(date, &server);
+		out = (struct retry_outcome){ .status = resp->status,
+					      .transport = resp->http.error,
+					      .code = resp->code,
+					      .server_date = server,
+					      .local_date = sent };
+		cls = rc == 0 ? RETRY_SUCCESS : retry_classify(&out);
+		/* Bytes already handed to a sink cannot be taken back. */
+		if (cls != RETRY_SUCCESS && req->sink && resp->http.bytes_in > 0 &&
+		    resp->status >= 200 && resp->status < 300)
+			cls = RETRY_FATAL;
+		if (rc == -ENOMEM || rc == -ECANCELED)
+			cls = RETRY_FATAL;
+		retry_rate_update(&c->retry, cls == RETRY_THROTTLE);
+		if (cls == RETRY_SUCCESS) {
+			retry_quota_release(&c->retry, cost_paid);
+			break;
+		}
+		if (cls == RETRY_FATAL)
+			break;
+		if (n >= c->max_attempts) {
+			why = "attempts exhausted";
+			break;
+		}
+		if (cls == RETRY_SKEW) {
+			/* Correct the clock once per call; re-signing is the retry. */
+			if (skew_fixed || !server) {
+				why = "clock skew persists";
+				break;
+			}
+			__atomic_store_n(&c->skew_s, (long long)server - (long long)sent +
+					 aws_client_skew(c), __ATOMIC_RELAXED);
+			skew_fixed = true;
+			log_warn("%s %s %s: local clock is %lld s off AWS's, corrected", svcname,
+				 req->op, path, (long long)(server - sent));
+			cost = 0;
+			wait = 0;
+		} else {
+			cost = retry_quota_acquire(&c->retry, resp->http.error == HTTP_ERR_TIMEOUT);
+			if (!cost) {
+				why = "retry quota exhausted";
+				break;
+			}
+			wait = retry_delay_ms(&c->retry, cls, n, retry_hint_ms(resp));
+			if (env->now_ms(env->arg) - t0 + wait > c->retry_budget_ms) {
+				retry_quota_release(&c->retry, cost);
+				why = "time budget exhausted";
+				break;
+			}
+		}
+		cost_paid = cost;
+		stats_add(svcname, req->op, STATS_RETRIES, 1);
+		if (cls == RETRY_THROTTLE)
+			stats_add(svcname, req->op, STATS_THROTTLES, 1);
+		log_debug("%s %s %s: %s (%s, HTTP %ld), retry %u in %llu ms", svcname, req->op,
+			  path, class_names[cls], resp->code, resp->status, n,
+			  (unsigned long long)wait);
+		aws_response_free(resp);
+		if (wait)
+			env->sleep_ms(env->arg, wait);
+	}
+
+	log_debug("%s %s %s: %s HTTP %ld in %llu ms, %zu bytes, %u attempt%s", svcname, req->op,
+		  path, rc ? "failed" : "ok", resp->status,
+		  (unsigned long long)(env->now_ms(env->arg) - t0), resp->http.bytes_in, n,
+		  n == 1 ? "" : "s");
 	if (rc == 0)
 		return 0;
 
+	/* A throttle that outlived the budget is EAGAIN whatever its code. */
+	if (why && (resp->status == 429 || retry_is_throttle_code(resp->code)))
+		rc = -EAGAIN;
 	stats_add(svcname, req->op, STATS_ERRORS, 1);
 	strip_nl(resp->message);
-	if (req->quiet_errors)
+	if (req->quiet_errors && !why)
 		log_debug("%s %s %s: %s: %s (HTTP %ld, request id %s)", svcname, req->op, path,
 			  resp->code, resp->message, resp->status,
 			  resp->request_id[0] ? resp->request_id : "-");
 	else
-		log_error("%s %s %s: %s: %s (HTTP %ld, request id %s)", svcname, req->op, path,
-			  resp->code, resp->message, resp->status,
-			  resp->request_id[0] ? resp->request_id : "-");
+		log_error("%s %s %s: %s: %s (HTTP %ld, request id %s%s%s)", svcname, req->op,
+			  path, resp->code, resp->message, resp->status,
+			  resp->request_id[0] ? resp->request_id : "-", why ? "; gave up: " : "",
+			  why ? why : "");
 	return rc;
 }
 

@@ -41,7 +41,13 @@ struct aws_client_options {
 	const char *endpoints[AWS_SVC_COUNT];    /* NULL: the AWS default */
 	bool path_style;                         /* S3 path-style addressing */
 	long request_timeout_ms;                 /* per attempt; 0: none */
+	unsigned max_attempts;                   /* 0: AWS_DEFAULT_ATTEMPTS */
+	unsigned retry_budget_ms;                /* 0: AWS_DEFAULT_RETRY_BUDGET_MS */
+	bool adaptive;                           /* retry_mode=adaptive */
 };
+
+#define AWS_DEFAULT_ATTEMPTS 5
+#define AWS_DEFAULT_RETRY_BUDGET_MS 60000u
 
 struct aws_client;
 
@@ -59,6 +65,11 @@ const char *aws_client_endpoint(const struct aws_client *c, enum aws_service svc
 
 /* Test hook: a fixed wall clock for signing (0 restores the real one). */
 void aws_client_set_time(struct aws_client *c, time_t fixed);
+struct retry_env;
+/* Test hook: the retry core's clock, random source and sleep. */
+void aws_client_set_retry_env(struct aws_client *c, const struct retry_env *env);
+/* Seconds the local clock is behind AWS's, as measured from a skew error. */
+long long aws_client_skew(const struct aws_client *c);
 
 struct aws_request {
 	enum aws_service svc;
@@ -81,6 +92,7 @@ struct aws_request {
 
 struct aws_response {
 	long status;
+	unsigned attempts;          /* tries made (1 without retries) */
 	struct http_response http;  /* body, headers (owned) */
 	char code[128];             /* AWS error code, "" on success */
 	char message[512];          /* AWS error message */

@@ -188,6 +188,9 @@ int main(int argc, char *argv[])
 	copts.region = region;
 	copts.path_style = o.path_style;
 	copts.request_timeout_ms = (long)o.readwrite_timeout * 1000;
+	copts.max_attempts = (unsigned)o.retries;
+	copts.retry_budget_ms = (unsigned)o.retry_budget * 1000u;
+	copts.adaptive = strcmp(o.retry_mode, "adaptive") == 0;
 	for (int i = 0; i < AWS_SVC_COUNT; i++)
 		copts.endpoints[i] = endpoints[i];
 	rc = aws_client_new(&copts, creds, &client);

@@ -39,6 +39,7 @@ struct opt_def {
 #define F(field) offsetof(struct awsfs_opts, field)
 
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
+static const char *const retry_modes[] = { "standard", "adaptive", NULL };
 
 static const struct opt_def opt_table[] = {
 	{ "endpoint", OT_STR, F(endpoint), 0, 0, NULL, "URL",
@@ -73,6 +74,15 @@ static const struct opt_def opt_table[] = {
 	  "group shown (default: the mounting user's group)", NULL },
 	{ "umask", OT_OCTAL, F(umask), 0, 0777, "022", "MASK",
 	  "octal mask applied to the modes shown", NULL },
+	{ "retries", OT_INT, F(retries), 1, 50, "5", "N",
+	  "attempts per request, the first included (backoff with\n"
+	  "full jitter, the AWS SDKs' retry quota)", NULL },
+	{ "retry_mode", OT_STR, F(retry_mode), 0, 0, "standard", "MODE",
+	  "standard, or adaptive (adds the SDKs' client-side\nrate limiter)",
+	  retry_modes },
+	{ "retry_budget", OT_INT, F(retry_budget), 1, 3600, "60", "SEC",
+	  "time one request may spend retrying before the\n"
+	  "caller gets EAGAIN (throttled) or EIO", NULL },
 };
 
 #define NOPTS (sizeof(opt_table) / sizeof(opt_table[0]))

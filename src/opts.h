@@ -39,6 +39,9 @@ struct awsfs_opts {
 	int readwrite_timeout; /* seconds, per attempt; 0: none */
 	int uid, gid;          /* -1: the mounting user's */
 	int umask;             /* octal */
+	int retries;           /* attempts per request, the first included */
+	char *retry_mode;      /* "standard" or "adaptive" */
+	int retry_budget;      /* seconds one operation may spend retrying */
 
 	/* Derived after parsing. */
 	unsigned services_mask; /* bit per enum aws_service (S3..SSM) */

@@ -29,7 +29,8 @@ struct fixture {
 	char bodies[8][512];   /* request bodies (JSON) seen, in order */
 	unsigned nreq;
 	char page[4096];
-	int fail_at;           /* answer 500 to this request number (1-based), 0: never */
+	int fail_at;           /* answer 500 from this request number (1-based), 0: never */
+	int fail_count;        /* that many times (0: for ever) */
 	bool json;
 };
 
@@ -46,7 +47,8 @@ static void handler(void *arg, const struct fakehttp_request *req, struct fakeht
 		snprintf(f->bodies[i], sizeof(f->bodies[i]), "%.*s", (int)req->body_len,
 			 req->body ? req->body : "");
 	}
-	if (f->fail_at && (int)(i + 1) == f->fail_at) {
+	if (f->fail_at && (int)(i + 1) >= f->fail_at &&
+	    (!f->fail_count || (int)(i + 1) < f->fail_at + f->fail_count)) {
 		reply->status = 500;
 		reply->body = "<Error><Code>InternalError</Code></Error>";
 		reply->body_len = strlen(reply->body);
@@ -189,11 +191,28 @@ static void test_xml_error_mid_listing(void **state)
 	struct seen s = { 0 };
 	struct paginate_result res;
 
+	/* Page 2 fails for good: retried, then the listing ends with EIO. */
 	f->fail_at = 2;
 	assert_int_equal(paginate_xml(f->client, &list_req, &paginate_s3_list_objects_v2, NULL,
 				      xml_page, &s, &res), -EIO);
 	assert_int_equal(s.pages, 1);
 	assert_int_equal(res.pages, 2);
+	assert_int_equal(f->nreq, 1 + AWS_DEFAULT_ATTEMPTS);
+}
+
+static void test_xml_transient_error_retried(void **state)
+{
+	struct fixture *f = *state;
+	struct seen s = { 0 };
+
+	/* One 500 on page 2: the same page is asked again, nothing is lost. */
+	f->fail_at = 2;
+	f->fail_count = 1;
+	assert_int_equal(paginate_xml(f->client, &list_req, &paginate_s3_list_objects_v2, NULL,
+				      xml_page, &s, NULL), 0);
+	assert_int_equal(f->nreq, NPAGES + 1);
+	assert_int_equal(s.n, 2 * NPAGES);
+	assert_non_null(strstr(f->targets[2], "continuation-token=tok1"));
 }
 
 static void test_xml_max_pages_bound(void **state)
@@ -255,6 +274,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xml_consumer_stops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xml_error_mid_listing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xml_max_pages_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xml_transient_error_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_next_token, setup, teardown),
 	};
 
