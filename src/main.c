@@ -26,6 +26,7 @@
 #include "log.h"
 #include "opts.h"
 #include "s3.h"
+#include "sqs.h"
 #include "stats.h"
 #include "util.h"
 
@@ -207,6 +208,12 @@ int main(int argc, char *argv[])
 	o.uid = (int)cfg.uid;
 	o.gid = (int)cfg.gid;
 	if ((o.services_mask & (1u << AWS_SVC_S3)) && s3_new(client, &cfg, &cfg.services[AWS_SVC_S3]))
+		die("out of memory");
+	if ((o.services_mask & (1u << AWS_SVC_SQS)) &&
+	    sqs_new(client, &cfg,
+		    &(struct sqs_options){ .receive_max = (size_t)o.sqs_receive_max,
+					   .group = o.sqs_group },
+		    &cfg.services[AWS_SVC_SQS]))
 		die("out of memory");
 	ctext = config_text(&o, client, creds);
 	if (!ctext || control_new(&cfg, ctext, &cfg.control))

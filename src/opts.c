@@ -83,6 +83,11 @@ static const struct opt_def opt_table[] = {
 	{ "retry_budget", OT_INT, F(retry_budget), 1, 3600, "60", "SEC",
 	  "time one request may spend retrying before the\n"
 	  "caller gets EAGAIN (throttled) or EIO", NULL },
+	{ "sqs_receive_max", OT_INT, F(sqs_receive_max), 1, 100000, "100", "N",
+	  "SQS messages a queue's messages/ folder holds\n"
+	  "(received by listing it, 10 per ReceiveMessage)", NULL },
+	{ "sqs_group", OT_STR, F(sqs_group), 0, 0, "awsfs", "ID",
+	  "MessageGroupId of messages sent to FIFO queues", NULL },
 };
 
 #define NOPTS (sizeof(opt_table) / sizeof(opt_table[0]))

@@ -42,6 +42,8 @@ struct awsfs_opts {
 	int retries;           /* attempts per request, the first included */
 	char *retry_mode;      /* "standard" or "adaptive" */
 	int retry_budget;      /* seconds one operation may spend retrying */
+	int sqs_receive_max;   /* messages one listing of messages/ holds */
+	char *sqs_group;       /* MessageGroupId of messages sent to FIFO queues */
 
 	/* Derived after parsing. */
 	unsigned services_mask; /* bit per enum aws_service (S3..SSM) */
