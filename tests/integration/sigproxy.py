@@ -526,6 +526,21 @@ class CannedResponse:
 DROP = object()  # fault_hook return value: close the connection, no answer
 
 
+class Truncate:
+    """Forward, but cut the answer's body after `keep` of its bytes (a
+    fraction in (0, 1)) and close: a Content-Length that lies."""
+
+    def __init__(self, keep=0.5):
+        self.keep = keep
+
+
+class Stall:
+    """Say nothing for `seconds`, then close without an answer."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+
 class RequestInfo:
     """What a fault hook sees of one request (already verified)."""
 
@@ -663,6 +678,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     commit(action.status, error_code="Canned")
                     self._send(action.status, action.headers, action.body)
                     return
+                if isinstance(action, Stall):
+                    commit(0, error_code="Stalled")
+                    time.sleep(action.seconds)
+                    self.close_connection = True
+                    return
+                if isinstance(action, Truncate):
+                    self._forward(target, headers, body, commit, cut=action.keep)
+                    return
             self._forward(target, headers, body, commit)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
@@ -710,7 +733,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 if attempt:
                     raise
 
-    def _forward(self, target, headers, body, commit):
+    def _forward(self, target, headers, body, commit, cut=None):
         try:
             resp = self._upstream_request(target, headers, body)
         except OSError as e:
@@ -719,6 +742,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(502, [("Content-Type", "text/plain"), ("x-amz-request-id", rid)],
                        ("sigproxy: upstream failed: %s\n" % e).encode())
             return 502
+        if cut is not None:
+            return self._forward_cut(resp, commit, cut)
         commit(resp.status)
         self.send_response_only(resp.status, resp.reason)
         length = None
@@ -749,6 +774,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             resp.read()
         self.wfile.flush()
         if resp.will_close:
+            self.upstream.close()
+            self.upstream = None
+        return resp.status
+
+
+    def _forward_cut(self, resp, commit, keep):
+        # The whole answer is read, announced whole, and sent in part.
+        data = resp.read()
+        commit(resp.status, error_code="Truncated")
+        self.send_response_only(resp.status, resp.reason)
+        for name, value in resp.getheaders():
+            if name.lower() in HOP_BY_HOP or name.lower() == "content-length":
+                continue
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data[:int(len(data) * keep)])
+        self.wfile.flush()
+        self.close_connection = True
+        if self.upstream is not None and resp.will_close:
             self.upstream.close()
             self.upstream = None
         return resp.status
