@@ -267,5 +267,7 @@ int main(int argc, char *argv[])
 	free(region);
 	opts_free(&o);
 	fuse_opt_free_args(&args);
-	return rc ? 1 : 0;
+	/* The loop returns the signal that ended it (SIGTERM, SIGINT): a
+	 * clean unmount. Only a negative value is a failure. */
+	return rc < 0 ? 1 : 0;
 }

@@ -210,6 +210,11 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		}
 		if (IN_LIST(arg, fuse_passthrough))
 			return 1; /* libfuse's */
+		if (st->raw[svc_idx] && !strchr(arg, '=')) {
+			snprintf(st->err, st->errlen,
+				 "unknown service '%s' in services= (s3, dynamodb, sqs, ssm)", arg);
+			return -1;
+		}
 		snprintf(st->err, st->errlen, "unknown option '-o %s' (see awsfs --help)", arg);
 		return -1;
 	default:

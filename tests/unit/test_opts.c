@@ -167,6 +167,7 @@ static void test_refusals(void **state)
 	expect_refused("mountpoint", NULL);
 	expect_refused("/nonexistent/awsfs", "/nonexistent/awsfs", NULL);
 	expect_refused("sns", "-o", "services=s3,sns", tmpdir, NULL);
+	expect_refused("service 'sns'", "-o", "services=sns,s3", tmpdir, NULL);
 	expect_refused("connect_timeout", "-o", "connect_timeout=abc", tmpdir, NULL);
 	expect_refused("connect_timeout", "-o", "connect_timeout=0", tmpdir, NULL);
 	expect_refused("umask", "-o", "umask=999", tmpdir, NULL);
