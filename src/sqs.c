@@ -607,8 +607,11 @@ static int resolve(struct sqs *s, const char *name, const char *path, char **url
 	if (q && q->url && s->clock() - q->checked_ms < SQS_QUEUE_TTL_MS) {
 		*url = strdup(q->url);
 		rc = *url ? 0 : -ENOMEM;
-	} else if (list_fresh(s)) {
-		for (size_t i = 0; i < s->nnames; i++) {
+	} else {
+		rc = 1; /* ask AWS */
+		/* A name in a fresh list needs no call; one missing from it
+		 * may have been made elsewhere since: asked below. */
+		for (size_t i = 0; list_fresh(s) && i < s->nnames; i++) {
 			if (strcmp(s->names[i], name) == 0) {
 				rc = queue_seen(s, name, s->urls[i]);
 				if (!rc) {
@@ -618,8 +621,6 @@ static int resolve(struct sqs *s, const char *name, const char *path, char **url
 				break;
 			}
 		}
-	} else {
-		rc = 1; /* ask AWS */
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (rc <= 0)
