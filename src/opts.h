@@ -42,6 +42,9 @@ struct awsfs_opts {
 	int retries;           /* attempts per request, the first included */
 	char *retry_mode;      /* "standard" or "adaptive" */
 	int retry_budget;      /* seconds one operation may spend retrying */
+	char *ssm_new_type;    /* type of new SSM parameters */
+	char *ssm_kms_key;     /* KMS key of new SecureStrings */
+	int ssm_ttl;           /* seconds an SSM listing is trusted */
 
 	/* Derived after parsing. */
 	unsigned services_mask; /* bit per enum aws_service (S3..SSM) */
