@@ -33,6 +33,7 @@
 #define MAIN_DEFAULT_REGION "us-east-1"
 #define MAIN_ATTR_TIMEOUT_S 1.0
 #define MAIN_MAX_THREADS 64
+#define CURL_ERROR_SIZE_FOR_PROBE 256
 
 /* Before daemonizing, errors go to stderr whatever the log target. */
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -72,6 +73,28 @@ static void check_mountpoint(const char *mp)
 	if (access("/dev/fuse", R_OK | W_OK) != 0)
 		die("/dev/fuse: %s (is the fuse module loaded and fuse3 installed?)",
 		    strerror(errno));
+}
+
+/* A mount whose endpoint cannot be reached would only fail later, call by
+ * call: say so now (each distinct endpoint once). */
+static void check_endpoints(struct aws_client *client, unsigned mask)
+{
+	char msg[CURL_ERROR_SIZE_FOR_PROBE];
+
+	for (int i = 0; i < AWS_SVC_STS; i++) {
+		const char *url = aws_client_endpoint(client, (enum aws_service)i);
+		bool seen = false;
+
+		if (!(mask & (1u << i)))
+			continue;
+		for (int j = 0; j < i; j++)
+			if ((mask & (1u << j)) &&
+			    strcmp(url, aws_client_endpoint(client, (enum aws_service)j)) == 0)
+				seen = true;
+		if (!seen && http_probe(url, msg, sizeof(msg)) != 0)
+			die("endpoint %s (%s) is unreachable: %s", url,
+			    aws_service_name((enum aws_service)i), msg);
+	}
 }
 
 /* Endpoint for svc: -o endpoint, AWS_ENDPOINT_URL_<SVC>, AWS_ENDPOINT_URL,
@@ -117,7 +140,7 @@ static char *config_text(const struct awsfs_opts *o, struct aws_client *client,
 
 int main(int argc, char *argv[])
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct awsfs_opts o;
 	struct fs_config cfg;
 	struct aws_client_options copts = { 0 };
@@ -132,7 +155,12 @@ int main(int argc, char *argv[])
 	char err[512];
 	int rc;
 
-	if (opts_parse(&args, &o, err, sizeof(err))) {
+	/* An allocated copy, so that config options can be inserted. */
+	for (int i = 0; i < argc; i++)
+		if (fuse_opt_add_arg(&args, argv[i]))
+			die("out of memory");
+	if (opts_load_config(&args, err, sizeof(err)) ||
+	    opts_parse(&args, &o, err, sizeof(err))) {
 		fprintf(stderr, "awsfs: %s\n", err);
 		fprintf(stderr, "Try 'awsfs --help'.\n");
 		return 1;
@@ -197,6 +225,7 @@ int main(int argc, char *argv[])
 	rc = aws_client_new(&copts, creds, &client);
 	if (rc)
 		die("bad endpoint: %s", strerror(-rc));
+	check_endpoints(client, o.services_mask);
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.services_mask = o.services_mask;
@@ -229,7 +258,7 @@ int main(int argc, char *argv[])
 		die("cannot set up FUSE (see the message above)");
 	if (fuse_mount(fuse, o.mountpoint) != 0)
 		die("cannot mount on %s", o.mountpoint);
-	log_info("mounted %s (region %s, credentials from %s)", o.mountpoint, region,
+	log_notice("mounted %s (region %s, credentials from %s)", o.mountpoint, region,
 		 creds_source(creds));
 	if (fuse_daemonize(o.foreground) != 0) {
 		fuse_unmount(fuse);
@@ -255,7 +284,7 @@ int main(int argc, char *argv[])
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 	fuse_unmount(fuse);
 	fuse_destroy(fuse);
-	log_info("unmounted %s: %llu requests, %llu retries, %llu errors", o.mountpoint,
+	log_notice("unmounted %s: %llu requests, %llu retries, %llu errors", o.mountpoint,
 		 (unsigned long long)stats_total(NULL, STATS_REQUESTS),
 		 (unsigned long long)stats_total(NULL, STATS_RETRIES),
 		 (unsigned long long)stats_total(NULL, STATS_ERRORS));
@@ -268,5 +297,7 @@ int main(int argc, char *argv[])
 	free(region);
 	opts_free(&o);
 	fuse_opt_free_args(&args);
-	return rc ? 1 : 0;
+	/* The loop returns the signal that ended it (SIGTERM, SIGINT): a
+	 * clean unmount. Only a negative value is a failure. */
+	return rc < 0 ? 1 : 0;
 }
