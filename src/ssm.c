@@ -132,7 +132,8 @@ struct ssm_file {
 	size_t len;
 	size_t limit;       /* longest value the parameter's tier allows */
 	bool loaded;        /* data holds the value (fetched, or truncated) */
-	bool dirty;
+	bool dirty;         /* to be stored */
+	bool written;       /* write() since the last store (see ssm_flush) */
 	bool created;       /* counted in pending */
 	int failed;         /* a write failed: what flush answers; nothing is sent */
 };
@@ -528,6 +529,39 @@ static void dir_remove_at(struct ssm *s, size_t i)
 {
 	free(s->dirs[i].key);
 	s->dirs[i] = s->dirs[--s->ndirs];
+}
+
+static int dir_add(struct ssm *s, const char *key)
+{
+	struct ssm_dir *grown = realloc(s->dirs, (s->ndirs + 1) * sizeof(*grown));
+
+	if (!grown)
+		return -ENOMEM;
+	s->dirs = grown;
+	grown[s->ndirs].key = strdup(key);
+	grown[s->ndirs].made_ms = util_mono_ms();
+	if (!grown[s->ndirs].key)
+		return -ENOMEM;
+	s->ndirs++;
+	return 0;
+}
+
+/*
+ * Under lock: key has just gone (rm, rmdir). Its folder stays as if mkdir
+ * had made it, until the next listing after ttl, so that it does not
+ * vanish under the user's feet (rm -r removes the files, then the folder).
+ */
+static void keep_parent(struct ssm *s, const char *key)
+{
+	const char *slash = strrchr(key, '/');
+	char *parent;
+
+	if (!slash)
+		return;
+	parent = strndup(key, (size_t)(slash - key));
+	if (parent && !is_folder(s, parent))
+		dir_add(s, parent); /* without memory, the folder goes: no harm */
+	free(parent);
 }
 
 /* Something was written at key: the made folders above it are real now. */
@@ -1573,6 +1607,7 @@ static int ssm_write(void *be, void *fh, const char *buf, size_t size, off_t off
 	if ((size_t)off + size > f->len)
 		f->len = (size_t)off + size;
 	f->dirty = true;
+	f->written = true;
 	rc = (int)size;
 out:
 	pthread_mutex_unlock(&f->lock);
@@ -1763,12 +1798,32 @@ static int file_commit(struct ssm *s, struct ssm_file *f)
 		return 0;
 	rc = put_value(s, f);
 	f->dirty = false;
+	f->written = false;
 	if (rc)
 		f->failed = rc;
 	return rc;
 }
 
+/*
+ * Every close(2) of a descriptor flushes, dup'd copies too: bash opens the
+ * target of "echo v > f", dup2s it to 1 and closes the original before
+ * echo writes. So a flush stores only what write() brought; a file that
+ * was only created or truncated is stored at release (and, empty, refused
+ * there with a log line).
+ */
 static int ssm_flush(void *be, void *fh)
+{
+	struct ssm_file *f = fh;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->failed || f->written)
+		rc = file_commit(be, f);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static int ssm_fsync(void *be, void *fh)
 {
 	struct ssm_file *f = fh;
 	int rc;
@@ -1777,11 +1832,6 @@ static int ssm_flush(void *be, void *fh)
 	rc = file_commit(be, f);
 	pthread_mutex_unlock(&f->lock);
 	return rc;
-}
-
-static int ssm_fsync(void *be, void *fh)
-{
-	return ssm_flush(be, fh);
 }
 
 static int ssm_release(void *be, void *fh)
@@ -1826,6 +1876,7 @@ static int resize(struct ssm *s, struct ssm_file *f, off_t size)
 			f->len = (size_t)size;
 			f->loaded = true;
 			f->dirty = true;
+			f->written = f->written || size > 0;
 		}
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -1899,6 +1950,7 @@ static int ssm_unlink(void *be, const char *path)
 		journal_add(s, true, &gone);
 		table_remove(&s->snap, r.key);
 		memo_drop_key(s, r.key);
+		keep_parent(s, r.key);
 		pthread_mutex_unlock(&s->lock);
 	}
 out:
@@ -1911,7 +1963,6 @@ out:
 static int ssm_mkdir(void *be, const char *path, mode_t mode)
 {
 	struct ssm *s = be;
-	struct ssm_dir *grown;
 	char *slash;
 	int rc;
 
@@ -1938,20 +1989,8 @@ static int ssm_mkdir(void *be, const char *path, mode_t mode)
 			rc = -ENOENT;
 		free(parent);
 	}
-	if (!rc) {
-		grown = realloc(s->dirs, (s->ndirs + 1) * sizeof(*grown));
-		if (!grown) {
-			rc = -ENOMEM;
-		} else {
-			s->dirs = grown;
-			grown[s->ndirs].key = strdup(path);
-			grown[s->ndirs].made_ms = util_mono_ms();
-			if (grown[s->ndirs].key)
-				s->ndirs++;
-			else
-				rc = -ENOMEM;
-		}
-	}
+	if (!rc)
+		rc = dir_add(s, path);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -1985,13 +2024,14 @@ static int ssm_rmdir(void *be, const char *path)
 		rc = -ENOTEMPTY;
 		goto out;
 	}
-	/* Empty and still a folder: one mkdir made. */
+	/* Empty and still a folder: one mkdir (or an emptying) made. */
 	for (size_t i = 0; i < s->ndirs; i++) {
 		if (strcmp(s->dirs[i].key, path) == 0) {
 			dir_remove_at(s, i);
 			break;
 		}
 	}
+	keep_parent(s, path);
 out:
 	pthread_mutex_unlock(&s->lock);
 	return rc;
