@@ -18,6 +18,7 @@
 #include <fuse.h>
 
 #include "aws.h"
+#include "cache.h"
 #include "config.h"
 #include "control.h"
 #include "creds.h"
@@ -34,6 +35,7 @@
 #define MAIN_ATTR_TIMEOUT_S 1.0
 #define MAIN_MAX_THREADS 64
 #define CURL_ERROR_SIZE_FOR_PROBE 256
+#define MAIN_CACHE_FREE_FLOOR (1ull << 30) /* cache_dir leaves 1 GiB free */
 
 /* Before daemonizing, errors go to stderr whatever the log target. */
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -114,6 +116,43 @@ static char *endpoint_for(const struct awsfs_opts *o, enum aws_service svc)
 	if ((v = getenv("AWS_ENDPOINT_URL")) && *v)
 		return strdup(v);
 	return creds_profile_value(o->profile, "endpoint_url");
+}
+
+static int cache_stats(void *arg, struct buf *out)
+{
+	return cache_stats_json(arg, out);
+}
+
+/* The cache every backend shares, from the TTL and size options. */
+static struct cache *make_cache(const struct awsfs_opts *o)
+{
+	const int svc_ttl[AWS_SVC_COUNT] = {
+		[AWS_SVC_S3] = o->s3_ttl, [AWS_SVC_DYNAMODB] = o->ddb_ttl,
+		[AWS_SVC_SQS] = o->sqs_ttl, [AWS_SVC_SSM] = o->ssm_ttl, [AWS_SVC_STS] = -1,
+	};
+	struct cache_opts co = {
+		.min_ttl_ms = (uint64_t)o->min_ttl * 1000,
+		.default_ttl_ms = (uint64_t)o->default_ttl * 1000,
+		.max_ttl_ms = (uint64_t)o->max_ttl * 1000,
+		.negative_ttl_ms = (uint64_t)o->negative_ttl * 1000,
+		.mem_bytes = o->cache_mem,
+		.dir = o->cache_dir,
+		.disk_bytes = o->cache_size,
+		.disk_free_floor = MAIN_CACHE_FREE_FLOOR,
+	};
+	struct cache *c;
+	int rc;
+
+	if (o->min_ttl > o->max_ttl)
+		die("min_ttl (%d) is more than max_ttl (%d)", o->min_ttl, o->max_ttl);
+	for (int i = 0; i < AWS_SVC_COUNT; i++)
+		co.service_ttl_ms[i] = svc_ttl[i] < 0 ? -1 : (int64_t)svc_ttl[i] * 1000;
+	rc = cache_new(&co, NULL, &c);
+	if (rc)
+		die("cache_dir %s: %s", o->cache_dir ? o->cache_dir : "-", strerror(-rc));
+	cache_set_changed_hook(c, fs_kernel_forget, NULL);
+	stats_set_extra("cache", cache_stats, c);
+	return c;
 }
 
 static char *config_text(const struct awsfs_opts *o, struct aws_client *client,
@@ -233,14 +272,14 @@ int main(int argc, char *argv[])
 	cfg.gid = o.gid >= 0 ? (gid_t)o.gid : getgid();
 	cfg.umask = o.umask >= 0 ? (mode_t)o.umask : 022;
 	cfg.attr_timeout = MAIN_ATTR_TIMEOUT_S;
+	cfg.cache = make_cache(&o);
 	cfg.mount_time = time(NULL);
 	o.uid = (int)cfg.uid;
 	o.gid = (int)cfg.gid;
 	if ((o.services_mask & (1u << AWS_SVC_S3)) && s3_new(client, &cfg, &cfg.services[AWS_SVC_S3]))
 		die("out of memory");
 	if (o.services_mask & (1u << AWS_SVC_SSM)) {
-		struct ssm_options so = { .new_type = o.ssm_new_type, .kms_key = o.ssm_kms_key,
-					  .ttl_ms = (unsigned)o.ssm_ttl * 1000u };
+		struct ssm_options so = { .new_type = o.ssm_new_type, .kms_key = o.ssm_kms_key };
 
 		if (ssm_new(client, &cfg, &so, &cfg.services[AWS_SVC_SSM]))
 			die("out of memory");
@@ -271,6 +310,10 @@ int main(int argc, char *argv[])
 		die("cannot set signal handlers");
 	}
 
+	if (fs_forget_start(fuse) != 0) {
+		fuse_unmount(fuse);
+		die("cannot start a thread");
+	}
 	loop = fuse_loop_cfg_create();
 	if (!loop) {
 		fuse_unmount(fuse);
@@ -280,6 +323,7 @@ int main(int argc, char *argv[])
 	fuse_loop_cfg_set_idle_threads(loop, 8);
 	rc = fuse_loop_mt(fuse, loop);
 	fuse_loop_cfg_destroy(loop);
+	fs_forget_stop();
 
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 	fuse_unmount(fuse);
@@ -289,6 +333,8 @@ int main(int argc, char *argv[])
 		 (unsigned long long)stats_total(NULL, STATS_RETRIES),
 		 (unsigned long long)stats_total(NULL, STATS_ERRORS));
 
+	stats_set_extra(NULL, NULL, NULL);
+	cache_free(cfg.cache);
 	aws_client_free(client);
 	creds_provider_free(creds);
 	http_global_cleanup();

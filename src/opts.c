@@ -81,6 +81,30 @@ static const struct opt_def opt_table[] = {
 	{ "retry_mode", OT_STR, F(retry_mode), 0, 0, "standard", "MODE",
 	  "standard, or adaptive (adds the SDKs' client-side\nrate limiter)",
 	  retry_modes },
+	{ "min_ttl", OT_INT, F(min_ttl), 0, 31536000, "0", "SEC",
+	  "shortest time anything is cached (CloudFront's Minimum TTL)", NULL },
+	{ "default_ttl", OT_INT, F(default_ttl), 0, 31536000, "10", "SEC",
+	  "how long entries are cached when nothing else says\n"
+	  "(86400 gives CloudFront's one day)", NULL },
+	{ "max_ttl", OT_INT, F(max_ttl), 0, 31536000, "31536000", "SEC",
+	  "longest time anything is cached, even when an object's\n"
+	  "Cache-Control asks for more", NULL },
+	{ "negative_ttl", OT_INT, F(negative_ttl), 0, 31536000, "5", "SEC",
+	  "how long a name that does not exist is remembered", NULL },
+	{ "s3_ttl", OT_INT, F(s3_ttl), -1, 31536000, "-1", "SEC",
+	  "TTL of S3 listings, attributes and data (-1: default_ttl)", NULL },
+	{ "ddb_ttl", OT_INT, F(ddb_ttl), -1, 31536000, "-1", "SEC",
+	  "TTL of DynamoDB tables and items (-1: default_ttl)", NULL },
+	{ "ssm_ttl", OT_INT, F(ssm_ttl), -1, 31536000, "-1", "SEC",
+	  "TTL of SSM parameters (-1: default_ttl)", NULL },
+	{ "sqs_ttl", OT_INT, F(sqs_ttl), -1, 31536000, "-1", "SEC",
+	  "TTL of SQS queue lists and attributes (-1: default_ttl)", NULL },
+	{ "cache_mem", OT_SIZE, F(cache_mem), 1 << 20, 1ll << 40, "64M", "SIZE",
+	  "memory the cache may hold (LRU)", NULL },
+	{ "cache_dir", OT_STR, F(cache_dir), 0, 0, NULL, "DIR",
+	  "keep object data on disk here too (0700; files 0600)", NULL },
+	{ "cache_size", OT_SIZE, F(cache_size), 1 << 20, 1ll << 50, "1G", "SIZE",
+	  "disk the cache_dir may use (LRU; 1 GiB of free space is\nalways left)", NULL },
 	{ "retry_budget", OT_INT, F(retry_budget), 1, 3600, "60", "SEC",
 	  "time one request may spend retrying before the\n"
 	  "caller gets EAGAIN (throttled) or EIO", NULL },
@@ -90,8 +114,6 @@ static const struct opt_def opt_table[] = {
 	{ "ssm_kms_key", OT_STR, F(ssm_kms_key), 0, 0, NULL, "KEYID",
 	  "KMS key of new SecureString parameters\n(default: the account's alias/aws/ssm)",
 	  NULL },
-	{ "ssm_ttl", OT_INT, F(ssm_ttl), 0, 86400, "5", "SEC",
-	  "how long a listing of ssm/ is trusted before it is\nlisted again", NULL },
 };
 
 #define NOPTS (sizeof(opt_table) / sizeof(opt_table[0]))

@@ -42,9 +42,13 @@ struct awsfs_opts {
 	int retries;           /* attempts per request, the first included */
 	char *retry_mode;      /* "standard" or "adaptive" */
 	int retry_budget;      /* seconds one operation may spend retrying */
+	int min_ttl, default_ttl, max_ttl, negative_ttl; /* cache, seconds */
+	int s3_ttl, ddb_ttl, ssm_ttl, sqs_ttl;           /* -1: default_ttl */
+	uint64_t cache_mem;    /* bytes */
+	char *cache_dir;       /* object data on disk, or NULL */
+	uint64_t cache_size;   /* bytes of cache_dir */
 	char *ssm_new_type;    /* type of new SSM parameters */
 	char *ssm_kms_key;     /* KMS key of new SecureStrings */
-	int ssm_ttl;           /* seconds an SSM listing is trusted */
 
 	/* Derived after parsing. */
 	unsigned services_mask; /* bit per enum aws_service (S3..SSM) */

@@ -1,15 +1,18 @@
 /*
  * ssm: SSM Parameter Store as files. See ssm.h.
  *
- * What is remembered, all behind the functions below so that the cache
- * module can take over: the snapshot (every parameter's metadata from one
- * DescribeParameters listing, sorted by path, trusted for ttl), the folders
- * mkdir made, the files being created, a short journal of this mount's own
- * changes (re-applied to a listing that may have missed them), and a small
- * memo of x@selector lookups. Values are never remembered: an open file
- * holds its value until it is closed, and every copy is wiped before it is
- * freed. A listing is never run twice at once: callers that arrive while
- * one is in flight wait for it and take its result.
+ * What is remembered: the snapshot (every parameter's metadata from one
+ * DescribeParameters listing, sorted by path), the folders mkdir made, the
+ * files being created, and a short journal of this mount's own changes
+ * (re-applied to a listing that may have missed them). The cache decides
+ * how long the snapshot is trusted: each folder of it has a marker entry
+ * "/ssm/<folder>/" with the ssm TTL, so that expiry, min/max_ttl and
+ * .awsfs/invalidate patterns ("/ssm/app/" then '*') work as for every
+ * other service; x@selector lookups are cache entries too. Values are never
+ * remembered: an open file holds its value until it is closed, and every
+ * copy is wiped before it is freed. A listing is never run twice at once:
+ * callers that arrive while one is in flight wait for it and take its
+ * result.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +22,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "cache.h"
 #include "json.h"
 #include "log.h"
 #include "paginate.h"
@@ -34,7 +38,6 @@
 
 #define SSM_MAX_PARAMS 200000u         /* a bound: 10,000 standard + 100,000 advanced */
 #define SSM_MAX_RESPONSE (1u << 20)    /* one GetParameter or listing page */
-#define SSM_MEMO_SLOTS 64              /* x@selector lookups remembered */
 #define SSM_JOURNAL_MAX 1024u          /* own changes kept for re-applying */
 #define SSM_JOURNAL_KEEP_MS 30000u     /* how long they are kept */
 #define SSM_JOURNAL_SLACK_MS 2000u     /* a listing that started this soon after a
@@ -79,15 +82,13 @@ struct ssm_change {
 	struct ssm_param p; /* removed: key and the version that was removed */
 };
 
-struct ssm_memo {
-	char *path;         /* "app/x@3"; NULL: free slot */
-	uint64_t until_ms;
-	int err;            /* 0, or the errno the lookup answered */
+/* What the cache keeps of an x@selector lookup (CACHE_ATTR). */
+struct ssm_sel {
 	enum ssm_type type;
 	long long version;
 	double modified;
-	char data_type[48];
 	long long len;
+	char data_type[48];
 };
 
 struct ssm {
@@ -95,13 +96,11 @@ struct ssm {
 	const struct fs_config *cfg;
 	enum ssm_type new_type;
 	char *kms_key;
-	uint64_t ttl_ms;
 
 	pthread_mutex_t lock;
 	pthread_cond_t listed;
 	struct ssm_table snap;      /* protected by lock */
-	bool have_snap;             /* protected by lock */
-	uint64_t fetched_ms;        /* protected by lock: when snap was listed */
+	uint64_t listed_ms;         /* protected by lock: when snap was listed */
 	bool listing;               /* protected by lock: a listing is in flight */
 	uint64_t list_gen;          /* protected by lock: listings finished */
 	int list_rc;                /* protected by lock: the last one's result */
@@ -111,7 +110,6 @@ struct ssm {
 	size_t npending;
 	struct ssm_change *journal; /* protected by lock */
 	size_t njournal;
-	struct ssm_memo memo[SSM_MEMO_SLOTS]; /* protected by lock */
 	bool warned_skipped;        /* protected by lock */
 };
 
@@ -577,61 +575,177 @@ static void dirs_settle(struct ssm *s, const char *key)
 	}
 }
 
-/* ----------------------------------------------------------------- memo */
+/* ---------------------------------------------------------- cache use */
 
-static void memo_clear(struct ssm_memo *m)
+static uint64_t ttl_ms(const struct ssm *s)
 {
-	free(m->path);
-	memset(m, 0, sizeof(*m));
+	return s->cfg->cache ? cache_service_ttl(s->cfg->cache, AWS_SVC_SSM) : 0;
 }
 
-static const struct ssm_memo *memo_get(struct ssm *s, const char *path)
+/* "/ssm/<folder>/", "/ssm/" for the root. Caller frees; NULL: no memory. */
+static char *marker_path(const char *folder)
 {
-	uint64_t now = util_mono_ms();
+	struct buf b;
 
-	for (int i = 0; i < SSM_MEMO_SLOTS; i++) {
-		struct ssm_memo *m = &s->memo[i];
+	buf_init(&b, 8192);
+	if (buf_printf(&b, "%s/%s%s", SSM_LOG_ROOT, folder, *folder ? "/" : "")) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_detach(&b);
+}
 
-		if (m->path && strcmp(m->path, path) == 0) {
-			if (now < m->until_ms)
-				return m;
-			memo_clear(m);
+/* Is the snapshot's part for folder within its TTL, and not invalidated? */
+static bool marker_fresh(struct ssm *s, const char *folder)
+{
+	struct cache_hit hit;
+	enum cache_state st = CACHE_MISS;
+	char *path;
+
+	if (!s->cfg->cache || !(path = marker_path(folder)))
+		return false;
+	memset(&hit, 0, sizeof(hit));
+	st = cache_get(s->cfg->cache, AWS_SVC_SSM, CACHE_LIST, path, &hit);
+	free(hit.data);
+	free(path);
+	return st == CACHE_FRESH;
+}
+
+static void marker_put(struct ssm *s, const char *folder)
+{
+	char *path;
+
+	if (s->cfg->cache && (path = marker_path(folder))) {
+		cache_put(s->cfg->cache, AWS_SVC_SSM, CACHE_LIST, path, "1", 1, NULL, 0, -1, 0);
+		free(path);
+	}
+}
+
+/* The folders of a sorted table, each once (keys below one folder are
+ * contiguous). Caller frees the array and its strings. */
+static int table_folders(const struct ssm_table *t, char ***out, size_t *n)
+{
+	char **v = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		const char *k = t->v[i].key, *prev = i ? t->v[i - 1].key : NULL;
+
+		for (const char *slash = strchr(k, '/'); slash; slash = strchr(slash + 1, '/')) {
+			size_t len = (size_t)(slash - k);
+
+			if (prev && strncmp(prev, k, len + 1) == 0)
+				continue; /* the previous key was below it too */
+			if (*n == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				char **g = realloc(v, ncap * sizeof(*g));
+
+				if (!g)
+					goto nomem;
+				v = g;
+				cap = ncap;
+			}
+			if (!(v[*n] = strndup(k, len)))
+				goto nomem;
+			(*n)++;
 		}
 	}
-	return NULL;
+	*out = v;
+	return 0;
+nomem:
+	for (size_t i = 0; i < *n; i++)
+		free(v[i]);
+	free(v);
+	*n = 0;
+	return -ENOMEM;
 }
 
-static void memo_put(struct ssm *s, const char *path, const struct ssm_memo *val)
+/* Under lock, before key joins the snapshot: the folders above it that the
+ * snapshot does not have yet. Caller frees the array and its strings. */
+static int new_folders(const struct ssm *s, const char *key, char ***out, size_t *n)
 {
-	struct ssm_memo *slot = &s->memo[0];
+	size_t depth = 0;
+	char **v;
 
-	for (int i = 0; i < SSM_MEMO_SLOTS; i++) {
-		struct ssm_memo *m = &s->memo[i];
+	*out = NULL;
+	*n = 0;
+	for (const char *p = key; *p; p++)
+		depth += *p == '/';
+	if (!depth)
+		return 0;
+	v = calloc(depth, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (const char *slash = strchr(key, '/'); slash; slash = strchr(slash + 1, '/')) {
+		char *folder = strndup(key, (size_t)(slash - key));
 
-		if (!m->path || strcmp(m->path, path) == 0) {
-			slot = m;
-			break;
+		if (!folder) {
+			for (size_t i = 0; i < *n; i++)
+				free(v[i]);
+			free(v);
+			*n = 0;
+			return -ENOMEM;
 		}
-		if (m->until_ms < slot->until_ms)
-			slot = m;
+		if (table_has_below(&s->snap, folder))
+			free(folder);
+		else
+			v[(*n)++] = folder;
 	}
-	memo_clear(slot);
-	*slot = *val;
-	slot->path = strdup(path);
-	slot->until_ms = util_mono_ms() + s->ttl_ms;
-	if (!slot->path)
-		memset(slot, 0, sizeof(*slot));
+	*out = v;
+	return 0;
 }
 
-/* key changed: forget what its selectors answered. */
-static void memo_drop_key(struct ssm *s, const char *key)
+/* What the cache holds for an x@selector path: 0 (sel filled), -ENOENT
+ * (known absent), 1 (nothing fresh). */
+static int sel_get(struct ssm *s, const char *mpath, struct ssm_sel *sel)
 {
-	size_t klen = strlen(key);
+	struct cache_hit hit;
+	int rc = 1;
 
-	for (int i = 0; i < SSM_MEMO_SLOTS; i++)
-		if (s->memo[i].path && strncmp(s->memo[i].path, key, klen) == 0 &&
-		    s->memo[i].path[klen] == '@')
-			memo_clear(&s->memo[i]);
+	if (!s->cfg->cache)
+		return 1;
+	memset(&hit, 0, sizeof(hit));
+	if (cache_get(s->cfg->cache, AWS_SVC_SSM, CACHE_ATTR, mpath, &hit) == CACHE_FRESH) {
+		if (hit.negative)
+			rc = -ENOENT;
+		else if (hit.data && hit.len == sizeof(*sel)) {
+			memcpy(sel, hit.data, sizeof(*sel));
+			rc = 0;
+		}
+	}
+	free(hit.data);
+	return rc;
+}
+
+static void sel_put(struct ssm *s, const char *mpath, const struct ssm_sel *sel)
+{
+	if (s->cfg->cache)
+		cache_put(s->cfg->cache, AWS_SVC_SSM, CACHE_ATTR, mpath, sel,
+			  sel ? sizeof(*sel) : 0, NULL, 0, -1, sel ? 0 : CACHE_NEGATIVE);
+}
+
+/* Make the next lookup list again (a change we could not record). */
+static void snapshot_forget(struct ssm *s)
+{
+	char *path = marker_path("");
+
+	if (s->cfg->cache && path)
+		cache_invalidate(s->cfg->cache, path);
+	free(path);
+}
+
+/* key changed here: forget what its selectors answered ("/ssm/key@..."). */
+static void sel_forget(struct ssm *s, const char *key)
+{
+	struct buf b;
+
+	if (!s->cfg->cache)
+		return;
+	buf_init(&b, 8192);
+	if (buf_printf(&b, "%s/%s@*", SSM_LOG_ROOT, key) == 0)
+		cache_invalidate(s->cfg->cache, b.data);
+	buf_free(&b);
 }
 
 /* -------------------------------------------------------------- journal */
@@ -936,7 +1050,9 @@ static int list_all(struct ssm *s, uint64_t started_ms)
 	struct list_ctx c = { 0 };
 	struct paginate_result res;
 	json_t *body = json_object();
-	size_t dups, n;
+	char **folders = NULL;
+	size_t dups, n, nfolders = 0;
+	uint64_t life;
 	int rc;
 
 	if (!body)
@@ -971,50 +1087,70 @@ static int list_all(struct ssm *s, uint64_t started_ms)
 	journal_apply(s, &c.t, started_ms);
 	table_free(&s->snap);
 	s->snap = c.t;
-	s->have_snap = true;
-	s->fetched_ms = util_mono_ms();
+	s->listed_ms = util_mono_ms();
 	/* Made folders live until the first listing after ttl (a second at
 	 * least, so that mkdir x && echo v > x/y works whatever ttl is). */
+	life = ttl_ms(s) > SSM_MIN_DIR_MS ? ttl_ms(s) : SSM_MIN_DIR_MS;
 	for (size_t i = 0; i < s->ndirs;) {
-		if (s->fetched_ms - s->dirs[i].made_ms >=
-		    (s->ttl_ms > SSM_MIN_DIR_MS ? s->ttl_ms : SSM_MIN_DIR_MS))
+		if (s->listed_ms - s->dirs[i].made_ms >= life)
 			dir_remove_at(s, i);
 		else
 			i++;
 	}
 	n = s->snap.n;
+	rc = table_folders(&s->snap, &folders, &nfolders);
 	pthread_mutex_unlock(&s->lock);
+	/* The markers that say how long the snapshot is good for. Without
+	 * memory for them the next lookup lists again: slower, not wrong. */
+	for (size_t i = 0; i < nfolders; i++) {
+		marker_put(s, folders[i]);
+		free(folders[i]);
+	}
+	free(folders);
+	marker_put(s, "");
 	free(c.first_skipped);
 	log_debug("ssm %s: listed %zu parameters in %zu page(s)", SSM_LOG_ROOT, n, res.pages);
 	return 0;
 }
 
+/* Is the snapshot good for a lookup in folder ("" for ssm/ itself)? The
+ * root's marker carries the TTL; a folder of the listing also needs its own
+ * (an invalidation may have dropped it). Folders mkdir made have none. */
+static bool snapshot_ok(struct ssm *s, const char *folder)
+{
+	bool listed;
+
+	if (!marker_fresh(s, ""))
+		return false;
+	if (!*folder)
+		return true;
+	pthread_mutex_lock(&s->lock);
+	listed = table_has_below(&s->snap, folder);
+	pthread_mutex_unlock(&s->lock);
+	return !listed || marker_fresh(s, folder);
+}
+
 /*
- * Make sure the snapshot is no older than ttl: list when it is, once for
- * every caller waiting at the same time. 0 or the listing's errno.
+ * Make sure the snapshot may answer for folder: list again when the cache
+ * says it may not, once for every caller waiting at the same time. 0 or
+ * the listing's errno.
  */
-static int snapshot_fresh(struct ssm *s)
+static int snapshot_fresh(struct ssm *s, const char *folder)
 {
 	uint64_t gen, started;
 	int rc;
 
+	if (snapshot_ok(s, folder))
+		return 0;
 	pthread_mutex_lock(&s->lock);
-	for (;;) {
-		if (s->have_snap && s->ttl_ms && util_mono_ms() - s->fetched_ms < s->ttl_ms) {
-			pthread_mutex_unlock(&s->lock);
-			return 0;
-		}
-		if (!s->listing)
-			break;
+	if (s->listing) {
+		/* Take the result of the listing in flight. */
 		gen = s->list_gen;
 		while (s->listing && s->list_gen == gen)
 			pthread_cond_wait(&s->listed, &s->lock);
-		if (s->list_gen != gen) {
-			/* A listing that started after we asked: take its result. */
-			rc = s->list_rc;
-			pthread_mutex_unlock(&s->lock);
-			return rc;
-		}
+		rc = s->list_rc;
+		pthread_mutex_unlock(&s->lock);
+		return rc;
 	}
 	s->listing = true;
 	started = util_mono_ms();
@@ -1028,6 +1164,28 @@ static int snapshot_fresh(struct ssm *s)
 	s->list_rc = rc;
 	pthread_cond_broadcast(&s->listed);
 	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* The folder a path's lookup consults: its parent ("" at the top). Caller
+ * frees; NULL when out of memory. */
+static char *parent_of(const char *key)
+{
+	const char *slash = strrchr(key, '/');
+
+	return slash ? strndup(key, (size_t)(slash - key)) : strdup("");
+}
+
+/* snapshot_fresh for the folder holding key. */
+static int snapshot_fresh_for(struct ssm *s, const char *key)
+{
+	char *parent = parent_of(key);
+	int rc;
+
+	if (!parent)
+		return -ENOMEM;
+	rc = snapshot_fresh(s, parent);
+	free(parent);
 	return rc;
 }
 
@@ -1097,61 +1255,60 @@ static void param_stat(const struct ssm *s, const struct ssm_param *p, struct st
 	set_mtime(st, p->modified);
 }
 
-static void memo_stat(const struct ssm *s, const struct ssm_memo *m, struct stat *st)
+static void sel_stat(const struct ssm *s, const struct ssm_sel *sel, struct stat *st)
 {
-	fs_file_stat(s->cfg, st, m->len > 0 ? (off_t)m->len : 0, type_mode(m->type, true));
-	set_mtime(st, m->modified);
+	fs_file_stat(s->cfg, st, sel->len > 0 ? (off_t)sel->len : 0, type_mode(sel->type, true));
+	set_mtime(st, sel->modified);
 }
 
-/* Look up key@selector (GetParameter, once per ttl). */
+static void sel_of_value(const struct ssm_value *v, struct ssm_sel *sel)
+{
+	memset(sel, 0, sizeof(*sel));
+	sel->type = v->meta.type;
+	sel->version = v->meta.version;
+	sel->modified = v->meta.modified;
+	sel->len = (long long)v->len;
+	snprintf(sel->data_type, sizeof(sel->data_type), "%s", v->meta.data_type);
+}
+
+/* Look up key@selector: the cache, else GetParameter (its answer, found or
+ * not, cached for the ssm TTL). */
 static int selector_stat(struct ssm *s, const char *path, const struct ssm_ref *r,
 			 struct stat *st)
 {
-	const struct ssm_memo *hit;
-	struct ssm_memo m = { 0 };
+	struct ssm_sel sel;
 	struct ssm_value v;
 	char *name, *lp;
 	int rc;
 
-	pthread_mutex_lock(&s->lock);
-	hit = memo_get(s, path);
-	if (hit) {
-		rc = hit->err;
+	lp = log_path(path);
+	if (!lp)
+		return -ENOMEM;
+	rc = sel_get(s, lp, &sel);
+	if (rc <= 0) {
 		if (!rc)
-			memo_stat(s, hit, st);
-		pthread_mutex_unlock(&s->lock);
+			sel_stat(s, &sel, st);
+		free(lp);
 		return rc;
 	}
-	pthread_mutex_unlock(&s->lock);
-
 	name = ssm_name_of_key(r->key);
-	lp = log_path(path);
-	if (!name || !lp) {
-		free(name);
+	if (!name) {
 		free(lp);
 		return -ENOMEM;
 	}
 	rc = get_value(s, name, r->selector, lp, true, &v);
 	free(name);
-	free(lp);
-	if (rc && rc != -ENOENT && rc != -EINVAL)
-		return rc;
 	if (rc == -EINVAL)
 		rc = -ENOENT; /* a label SSM does not accept names nothing */
-	m.err = rc;
-	if (!rc) {
-		m.type = v.meta.type;
-		m.version = v.meta.version;
-		m.modified = v.meta.modified;
-		m.len = (long long)v.len;
-		snprintf(m.data_type, sizeof(m.data_type), "%s", v.meta.data_type);
+	if (rc == 0) {
+		sel_of_value(&v, &sel);
 		value_free(&v);
+		sel_put(s, lp, &sel);
+		sel_stat(s, &sel, st);
+	} else if (rc == -ENOENT) {
+		sel_put(s, lp, NULL);
 	}
-	pthread_mutex_lock(&s->lock);
-	memo_put(s, path, &m);
-	if (!rc)
-		memo_stat(s, &m, st);
-	pthread_mutex_unlock(&s->lock);
+	free(lp);
 	return rc;
 }
 
@@ -1169,7 +1326,7 @@ static int ssm_getattr(void *be, const char *path, struct stat *st)
 	rc = parse_path(path, &r);
 	if (rc)
 		return rc;
-	rc = snapshot_fresh(s);
+	rc = snapshot_fresh_for(s, r.key);
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&s->lock);
@@ -1319,7 +1476,7 @@ static int ssm_readdir(void *be, const char *path, backend_fill_fn fill, void *s
 
 	if (strchr(path, '@'))
 		return -ENOTDIR;
-	rc = snapshot_fresh(s);
+	rc = snapshot_fresh(s, path);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&s->lock);
@@ -1377,21 +1534,18 @@ static int file_load(struct ssm *s, struct ssm_file *f)
 			p->modified = v.meta.modified;
 			p->len = (long long)v.len;
 		}
-	} else {
-		struct ssm_memo m = { 0 };
-		struct buf path;
-
-		m.type = v.meta.type;
-		m.version = v.meta.version;
-		m.modified = v.meta.modified;
-		m.len = (long long)v.len;
-		snprintf(m.data_type, sizeof(m.data_type), "%s", v.meta.data_type);
-		buf_init(&path, 16384);
-		if (buf_printf(&path, "%s@%s", f->key, f->selector) == 0)
-			memo_put(s, path.data, &m);
-		buf_free(&path);
 	}
 	pthread_mutex_unlock(&s->lock);
+	if (f->selector) {
+		struct ssm_sel sel;
+		struct buf path;
+
+		sel_of_value(&v, &sel);
+		buf_init(&path, 16384);
+		if (buf_printf(&path, "%s/%s@%s", SSM_LOG_ROOT, f->key, f->selector) == 0)
+			sel_put(s, path.data, &sel);
+		buf_free(&path);
+	}
 	value_free(&v);
 	return 0;
 }
@@ -1442,7 +1596,7 @@ static int ssm_open(void *be, const char *path, int flags, void **fh)
 		rc = -EROFS; /* a past version cannot be changed */
 		goto out;
 	}
-	rc = snapshot_fresh(s);
+	rc = snapshot_fresh_for(s, r.key);
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&s->lock);
@@ -1506,7 +1660,7 @@ static int ssm_create(void *be, const char *path, mode_t mode, int flags, void *
 			  SSM_LOG_ROOT, path, SSM_MAX_LEVELS);
 		goto out;
 	}
-	rc = snapshot_fresh(s);
+	rc = snapshot_fresh_for(s, r.key);
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&s->lock);
@@ -1661,6 +1815,8 @@ static int put_value(struct ssm *s, struct ssm_file *f)
 {
 	struct ssm_param have = { 0 }, fresh = { 0 };
 	struct ssm_err err;
+	char **folders = NULL;
+	size_t nfolders = 0;
 	json_t *body = NULL, *ans = NULL, *val;
 	size_t len = f->len;
 	bool exists;
@@ -1766,21 +1922,29 @@ static int put_value(struct ssm *s, struct ssm_file *f)
 					  !fresh.key_id)) {
 		/* Stored, but we cannot remember it: the next listing will. */
 		param_free(&fresh);
-		pthread_mutex_lock(&s->lock);
-		s->fetched_ms = 0;
-		s->have_snap = false;
-		pthread_mutex_unlock(&s->lock);
+		snapshot_forget(s);
 		goto out;
 	}
 	pthread_mutex_lock(&s->lock);
 	journal_add(s, false, &fresh);
+	/* Folders this write made need their markers (their listing is this). */
+	rc = new_folders(s, f->key, &folders, &nfolders);
 	if (table_put(&s->snap, &fresh)) {
 		param_free(&fresh);
-		s->have_snap = false;
+		rc = -ENOMEM;
 	}
 	dirs_settle(s, f->key);
-	memo_drop_key(s, f->key);
 	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		snapshot_forget(s); /* stored, but not remembered: list again */
+		rc = 0;
+	}
+	for (size_t i = 0; i < nfolders; i++) {
+		marker_put(s, folders[i]);
+		free(folders[i]);
+	}
+	free(folders);
+	sel_forget(s, f->key);
 out:
 	json_decref(ans);
 	param_free(&have);
@@ -1918,7 +2082,7 @@ static int ssm_unlink(void *be, const char *path)
 		rc = -EROFS;
 		goto out;
 	}
-	rc = snapshot_fresh(s);
+	rc = snapshot_fresh_for(s, r.key);
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&s->lock);
@@ -1949,9 +2113,9 @@ static int ssm_unlink(void *be, const char *path)
 		pthread_mutex_lock(&s->lock);
 		journal_add(s, true, &gone);
 		table_remove(&s->snap, r.key);
-		memo_drop_key(s, r.key);
 		keep_parent(s, r.key);
 		pthread_mutex_unlock(&s->lock);
+		sel_forget(s, r.key);
 	}
 out:
 	free(name);
@@ -1973,7 +2137,7 @@ static int ssm_mkdir(void *be, const char *path, mode_t mode)
 	rc = ssm_check_new_name(path, 1);
 	if (rc)
 		return rc;
-	rc = snapshot_fresh(s);
+	rc = snapshot_fresh_for(s, path);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&s->lock);
@@ -2004,7 +2168,7 @@ static int ssm_rmdir(void *be, const char *path)
 
 	if (strchr(path, '@'))
 		return -ENOTDIR;
-	rc = snapshot_fresh(s);
+	rc = snapshot_fresh(s, path);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&s->lock);
@@ -2081,14 +2245,15 @@ static int xattrs_of(struct ssm *s, const char *path, struct xattr_set *x)
 {
 	struct ssm_ref r;
 	const struct ssm_param *p;
-	const struct ssm_memo *m;
+	struct ssm_sel sel;
 	struct stat st;
+	char *lp;
 	int rc;
 
 	memset(x, 0, sizeof(*x));
 	if (!*path)
 		return 1;
-	rc = ssm_getattr(s, path, &st); /* fresh snapshot, selector memo filled */
+	rc = ssm_getattr(s, path, &st); /* fresh snapshot; a selector's answer cached */
 	if (rc)
 		return rc;
 	if (S_ISDIR(st.st_mode))
@@ -2096,20 +2261,25 @@ static int xattrs_of(struct ssm *s, const char *path, struct xattr_set *x)
 	rc = parse_path(path, &r);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&s->lock);
 	rc = 1;
 	if (has_selector(&r)) {
-		m = memo_get(s, path);
-		if (m && !m->err) {
-			snprintf(x->val[XA_TYPE], 64, "%s", type_names[m->type]);
-			snprintf(x->val[XA_VERSION], 64, "%lld", m->version);
-			iso8601(m->modified, x->val[XA_LAST_MODIFIED], 64);
-			snprintf(x->val[XA_DATA_TYPE], 64, "%s", m->data_type);
+		/* GetParameter names no tier: that one is left out. */
+		lp = log_path(path);
+		if (lp && sel_get(s, lp, &sel) == 0) {
+			snprintf(x->val[XA_TYPE], 64, "%s", type_names[sel.type]);
+			snprintf(x->val[XA_VERSION], 64, "%lld", sel.version);
+			iso8601(sel.modified, x->val[XA_LAST_MODIFIED], 64);
+			snprintf(x->val[XA_DATA_TYPE], 64, "%s", sel.data_type);
 			x->have[XA_TYPE] = x->have[XA_VERSION] = x->have[XA_LAST_MODIFIED] =
 				x->have[XA_DATA_TYPE] = true;
 			rc = 0;
 		}
-	} else if ((p = table_find(&s->snap, r.key))) {
+		free(lp);
+		ref_free(&r);
+		return rc;
+	}
+	pthread_mutex_lock(&s->lock);
+	if ((p = table_find(&s->snap, r.key))) {
 		snprintf(x->val[XA_TYPE], 64, "%s", type_names[p->type]);
 		snprintf(x->val[XA_VERSION], 64, "%lld", p->version);
 		iso8601(p->modified, x->val[XA_LAST_MODIFIED], 64);
@@ -2196,8 +2366,6 @@ static void ssm_destroy(void *be)
 	for (size_t i = 0; i < s->njournal; i++)
 		param_free(&s->journal[i].p);
 	free(s->journal);
-	for (int i = 0; i < SSM_MEMO_SLOTS; i++)
-		memo_clear(&s->memo[i]);
 	free(s->kms_key);
 	pthread_cond_destroy(&s->listed);
 	pthread_mutex_destroy(&s->lock);
@@ -2244,7 +2412,6 @@ int ssm_new(struct aws_client *client, const struct fs_config *cfg, const struct
 	s->client = client;
 	s->cfg = cfg;
 	s->new_type = type;
-	s->ttl_ms = opts->ttl_ms;
 	if (opts->kms_key && *opts->kms_key && !(s->kms_key = strdup(opts->kms_key))) {
 		free(s);
 		return -ENOMEM;

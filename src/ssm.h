@@ -9,7 +9,7 @@
  * or a labelled version; they are never listed.
  *
  * The tree comes from one DescribeParameters listing of everything (50 a
- * page, every page), kept as a snapshot for ssm_ttl; values are fetched on
+ * page, every page), kept as a snapshot for the ssm TTL; values are fetched on
  * open (GetParameter, WithDecryption) and live in memory only, for as long
  * as the file is open. Writing is PutParameter at close, keeping an
  * existing parameter's type; rm is DeleteParameter; mkdir makes a folder
@@ -27,10 +27,10 @@ struct ssm_options {
 	const char *new_type; /* type of new parameters: "String" (NULL), "StringList",
 			       * "SecureString" */
 	const char *kms_key;  /* KeyId for new SecureStrings; NULL: the account's default */
-	unsigned ttl_ms;      /* how long a listing is trusted; 0: list for every lookup */
 };
 
-/* Make the backend. client and cfg must outlive it; opts is copied.
+/* Make the backend. client and cfg (and its cache, which sets how long a
+ * listing is trusted: the ssm TTL) must outlive it; opts is copied.
  * 0, -EINVAL (unknown new_type) or -ENOMEM. */
 int ssm_new(struct aws_client *client, const struct fs_config *cfg, const struct ssm_options *opts,
 	    struct backend *out);

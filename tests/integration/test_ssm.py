@@ -203,6 +203,25 @@ def test_listing_refreshes_after_ttl(mount, proxy, boto):
     assert proxy.count("ssm", "DescribeParameters") == 2
 
 
+def test_invalidate_lists_again(mount, proxy, boto):
+    boto.ssm.put_parameter(Name="/t/a", Value="1", Type="String")
+    boto.ssm.put_parameter(Name="/u/a", Value="1", Type="String")
+    m = mount("-o", "ssm_ttl=600")
+    assert os.listdir(m.join("ssm", "t")) == ["a"]
+    boto.ssm.put_parameter(Name="/t/b", Value="2", Type="String")
+    proxy.reset()
+    os.listdir(m.join("ssm", "t"))
+    assert proxy.counts() == {}  # trusted for ssm_ttl
+    with open(m.join(".awsfs", "invalidate"), "w") as f:
+        f.write("/ssm/u/*\n")
+    os.listdir(m.join("ssm", "t"))
+    assert proxy.counts() == {}  # another folder's invalidation
+    with open(m.join(".awsfs", "invalidate"), "w") as f:
+        f.write("/ssm/t/*\n")
+    assert sorted(os.listdir(m.join("ssm", "t"))) == ["a", "b"]
+    assert proxy.counts() == {("ssm", "DescribeParameters"): 1}
+
+
 def test_missing_names_cost_nothing_within_ttl(mount, proxy, boto):
     boto.ssm.put_parameter(Name="/t/a", Value="1", Type="String")
     m = mount("-o", "ssm_ttl=60")
@@ -596,7 +615,8 @@ def test_secure_values_never_reach_the_log(mount, proxy, boto, tmp_path):
     new = "NEWSECRET-" + secrets.token_hex(12)
     made = "MADESECRET-" + secrets.token_hex(12)
     boto.ssm.put_parameter(Name="/s/x", Value=old, Type="SecureString")
-    m = mount("-o", "ssm_new_type=SecureString")  # log_level=debug
+    cache_dir = tmp_path / "cache"
+    m = mount("-o", "ssm_new_type=SecureString,cache_dir=%s" % cache_dir)  # log_level=debug
     assert run('cat "$1"', m.join("ssm", "s", "x")).stdout == old.encode()
     run('echo "$2" > "$1"', m.join("ssm", "s", "x"), new)
     run('echo "$2" > "$1"', m.join("ssm", "s", "made"), made)
@@ -617,10 +637,12 @@ def test_secure_values_never_reach_the_log(mount, proxy, boto, tmp_path):
     assert "PutParameter" in log and "ValidationException" in log
     for secret in (old, new, made, echoed):
         assert secret not in log
-        # No file under the test's folders (HOME, the log) but the mount.
+        # No file under the test's folders (HOME, the log, the disk
+        # cache) but the mount itself.
         r = subprocess.run(["grep", "-rl", "--exclude-dir=mnt*", secret, str(tmp_path)],
                            capture_output=True)
         assert r.stdout == b"", r.stdout
-        for f in os.listdir(m.join(".awsfs")):
+        for f in ("stats", "config", "version"):
             with open(m.join(".awsfs", f), "rb") as fh:
                 assert secret.encode() not in fh.read()
+    assert os.path.isdir(cache_dir)

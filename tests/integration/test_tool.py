@@ -187,3 +187,30 @@ def test_man_page_lints_clean():
         pytest.fail("groff is missing (scripts/install-deps.sh installs it)")
     r = subprocess.run(["groff", "-ww", "-man", "-z", "-t", MAN], capture_output=True, text=True)
     assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+def test_invalidate_control_file(mount):
+    m = mount()
+    path = os.path.join(m.path, ".awsfs", "invalidate")
+    assert oct(os.stat(path).st_mode & 0o777) == "0o200"
+    with open(path, "w") as f:
+        f.write("/s3/bucket/logs/*\n/ssm/app/x\n")
+    # A '*' inside the path is not a CloudFront pattern: EINVAL at close.
+    f = open(path, "w")
+    f.write("/s3/*/logs\n")
+    with pytest.raises(OSError) as e:
+        f.close()
+    assert e.value.errno == 22
+    assert "bad pattern '/s3/*/logs'" in m.log()
+    with pytest.raises(OSError):
+        open(path).read()
+
+
+def test_stats_show_the_cache(mount):
+    import json
+    m = mount()
+    with open(os.path.join(m.path, ".awsfs", "stats")) as f:
+        st = json.load(f)
+    for svc in ("s3", "dynamodb", "sqs", "ssm"):
+        assert set(st["cache"][svc]) == {"hits", "misses", "revalidations", "evictions"}
+    assert "bytes_mem" in st["cache"] and "entries" in st["cache"]

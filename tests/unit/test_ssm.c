@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "backend.h"
+#include "cache.h"
 #include "fakehttp.h"
 #include "fs.h"
 #include "http.h"
@@ -44,6 +45,7 @@ struct fixture {
 	struct aws_client *client;
 	struct fs_config cfg;
 	struct backend be;
+	uint64_t now_ms;           /* the cache's clock */
 	struct fparam p[MAX_PARAMS];
 	int n;
 	char ops[MAX_LOG][32];     /* operations seen, in order */
@@ -216,9 +218,17 @@ static void add(struct fixture *f, const char *name, const char *type, const cha
 	p->version = 1;
 }
 
+static uint64_t fake_now(void *arg)
+{
+	return ((struct fixture *)arg)->now_ms;
+}
+
 static int setup_with(void **state, const struct ssm_options *so)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
+	struct cache_opts copts = { .default_ttl_ms = 60000, .max_ttl_ms = 86400000,
+				    .negative_ttl_ms = 5000, .mem_bytes = 64u << 20 };
+	struct cache_clock clock = { fake_now, f };
 	struct aws_client_options o = { .region = "us-east-1", .max_attempts = 1 };
 	struct creds_options co = { .no_imds = true };
 	char url[64];
@@ -235,6 +245,10 @@ static int setup_with(void **state, const struct ssm_options *so)
 	f->cfg.uid = 1000;
 	f->cfg.gid = 1000;
 	f->cfg.umask = 022;
+	for (int i = 0; i < AWS_SVC_COUNT; i++)
+		copts.service_ttl_ms[i] = -1;
+	f->now_ms = 1000000;
+	assert_int_equal(cache_new(&copts, &clock, &f->cfg.cache), 0);
 	assert_int_equal(ssm_new(f->client, &f->cfg, so, &f->be), 0);
 	add(f, "/app/prod/db_url", "String", "postgres://db");
 	add(f, "/app/prod/password", "SecureString", "hunter2");
@@ -248,7 +262,7 @@ static int setup_with(void **state, const struct ssm_options *so)
 
 static int setup(void **state)
 {
-	struct ssm_options so = { .ttl_ms = 60000 };
+	struct ssm_options so = { 0 };
 
 	return setup_with(state, &so);
 }
@@ -258,6 +272,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	f->be.ops->destroy(f->be.be);
+	cache_free(f->cfg.cache);
 	aws_client_free(f->client);
 	creds_provider_free(f->creds);
 	fakehttp_stop(f->srv);
@@ -429,6 +444,41 @@ static void test_tree_from_one_listing(void **state)
 	assert_non_null(strstr(f->bodies[0], "\"MaxResults\":50"));
 }
 
+static void test_ttl_and_invalidation(void **state)
+{
+	struct fixture *f = *state;
+	struct names n;
+	struct stat st;
+
+	assert_int_equal(ls(f, "app", &n), 0);
+	assert_int_equal(f->be.ops->getattr(f->be.be, "app/prod/db_url", &st), 0);
+	f->now_ms += 59000;
+	assert_int_equal(ls(f, "app/prod", &n), 0);
+	assert_int_equal(count(f, "DescribeParameters"), 1); /* within the ssm TTL */
+	f->now_ms += 2000;
+	add(f, "/app/later", "String", "l");
+	assert_int_equal(ls(f, "app", &n), 0);
+	assert_true(listed(&n, "later", false));
+	assert_int_equal(count(f, "DescribeParameters"), 2);
+	/* .awsfs/invalidate "/ssm/app/prod/" + '*': that folder lists again,
+	 * the others are still good. */
+	add(f, "/app/prod/new", "String", "n");
+	assert_int_equal(cache_invalidate(f->cfg.cache, "/ssm/app/prod/*") > 0, 1);
+	assert_int_equal(ls(f, "", &n), 0);
+	assert_int_equal(count(f, "DescribeParameters"), 2);
+	assert_int_equal(f->be.ops->getattr(f->be.be, "app/prod/new", &st), 0);
+	assert_int_equal(count(f, "DescribeParameters"), 3);
+	assert_int_equal(cache_invalidate(f->cfg.cache, "/ssm/*") > 0, 1);
+	assert_int_equal(ls(f, "", &n), 0);
+	assert_int_equal(count(f, "DescribeParameters"), 4);
+	/* A selector's answer is cached too, and dropped by a write. */
+	assert_int_equal(f->be.ops->getattr(f->be.be, "single@1", &st), 0);
+	assert_int_equal(f->be.ops->getattr(f->be.be, "single@1", &st), 0);
+	assert_int_equal(f->be.ops->getattr(f->be.be, "single@2", &st), -ENOENT);
+	assert_int_equal(f->be.ops->getattr(f->be.be, "single@2", &st), -ENOENT);
+	assert_int_equal(count(f, "GetParameter"), 2);
+}
+
 static void test_every_page(void **state)
 {
 	struct fixture *f = *state;
@@ -552,7 +602,7 @@ static void test_overwrite_keeps_type_and_key(void **state)
 static void test_new_type_option(void **state)
 {
 	struct fixture *f = *state;
-	struct ssm_options so = { .new_type = "SecureString", .kms_key = "alias/k", .ttl_ms = 1000 };
+	struct ssm_options so = { .new_type = "SecureString", .kms_key = "alias/k" };
 	struct backend be;
 	struct stat st;
 	void *fh;
@@ -713,6 +763,7 @@ int main(void)
 		cmocka_unit_test(test_key_of_name),
 		cmocka_unit_test(test_name_of_key_and_checks),
 		cmocka_unit_test_setup_teardown(test_tree_from_one_listing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ttl_and_invalidation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_modes_and_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_selectors, setup, teardown),
