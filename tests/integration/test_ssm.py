@@ -253,6 +253,38 @@ def test_cat_gives_values_byte_for_byte_with_modes(mount, proxy, boto, tree):
     assert proxy.counts() == {("ssm", "GetParameter"): len(names)}, proxy.counts()
 
 
+def test_parallel_reads_and_writes(mount, proxy, boto, tree):
+    """Many threads at once: every value comes out right, every write lands,
+    and the tree is still listed once."""
+    from concurrent.futures import ThreadPoolExecutor
+    pages = server_pages(boto)
+    m = mount("-o", "ssm_ttl=60")
+    proxy.reset()
+
+    def read(name):
+        with open(m.join("ssm", key_of(name)), "rb") as f:
+            return name, f.read()
+
+    def write(i):
+        with open(m.join("ssm", "app0", "par%d" % i), "w") as f:
+            f.write("written %d\n" % i)
+        return i
+
+    with ThreadPoolExecutor(max_workers=12) as ex:
+        writes = [ex.submit(write, i) for i in range(24)]
+        for name, data in ex.map(read, sorted(tree)):
+            assert data == tree[name][1].encode(), name
+        assert sorted(w.result() for w in writes) == list(range(24))
+    for i in range(24):
+        assert get(boto, "/app0/par%d" % i)["Value"] == "written %d" % i
+    listed = os.listdir(m.join("ssm", "app0"))
+    assert {"par%d" % i for i in range(24)} <= set(listed)
+    # One listing: every thread waited for the same one.
+    assert proxy.count("ssm", "DescribeParameters") == pages
+    assert proxy.count("ssm", "GetParameter") == len(tree)
+    assert proxy.count("ssm", "PutParameter") == 24
+
+
 def test_tools_read_values_whatever_the_size_shown(mount, proxy, boto):
     doc = {"db": {"host": "db.internal", "port": 5432}, "flags": ["a", "b"],
            "note": "h\u00e9llo \u2713"}
