@@ -861,8 +861,10 @@ static int ssm_call(struct ssm *s, const char *op, const json_t *body, const cha
 		err->status = resp.status;
 	}
 	if (rc == 0 && out) {
-		rc = jsonx_parse(resp.http.body.data ? resp.http.body.data : "{}",
-				 resp.http.body.len ? resp.http.body.len : 2, SSM_MAX_RESPONSE, out);
+		const char *data = resp.http.body.data ? resp.http.body.data : "{}";
+		size_t dlen = resp.http.body.len ? resp.http.body.len : 2;
+
+		rc = jsonx_parse(data, dlen, SSM_MAX_RESPONSE, out);
 		if (rc) {
 			log_error("ssm %s %s: malformed JSON answer (%s)", op, path, strerror(-rc));
 			rc = rc == -ENOMEM ? -ENOMEM : -EIO;
@@ -1860,10 +1862,16 @@ static int put_value(struct ssm *s, struct ssm_file *f)
 				 "Type", type_names[type], "Tier",
 				 exists ? have.tier : "Standard");
 		val = json_stringn(f->data, len);
+		if (!body && val) {
+			json_wipe_string(val);
+			json_decref(val);
+			val = NULL;
+		}
 		if (!body || !val || json_object_set_new(body, "Value", val) ||
 		    (type == SSM_SECURE && key_id &&
 		     json_object_set_new(body, "KeyId", json_string(key_id))) ||
-		    (exists && json_object_set_new(body, "DataType", json_string(have.data_type)))) {
+		    (exists &&
+		     json_object_set_new(body, "DataType", json_string(have.data_type)))) {
 			json_decref(body);
 			rc = -ENOMEM;
 			break;
@@ -1883,8 +1891,8 @@ static int put_value(struct ssm *s, struct ssm_file *f)
 				break;
 			exists = true;
 			if (len > tier_limit(have.tier)) {
-				log_error("ssm PutParameter %s: %zu bytes, more than the %zu its tier "
-					  "allows; nothing changed", f->logpath, len,
+				log_error("ssm PutParameter %s: %zu bytes, more than the %zu "
+					  "its tier allows; nothing changed", f->logpath, len,
 					  tier_limit(have.tier));
 				rc = -EFBIG;
 				break;

@@ -118,7 +118,7 @@ static void handler(void *arg, const struct fakehttp_request *req, struct fakeht
 
 		jsonx_int(body, "MaxResults", &max);
 		if (tok)
-			start = atoll(tok);
+			start = strtoll(tok, NULL, 10);
 		if (json_object_get(body, "ParameterFilters")) {
 			const char *want = json_string_value(json_array_get(json_object_get(
 				json_array_get(json_object_get(body, "ParameterFilters"), 0),
@@ -144,26 +144,28 @@ static void handler(void *arg, const struct fakehttp_request *req, struct fakeht
 		char *colon;
 		struct fparam *p;
 		const char *value;
-		int version;
+		long version = 0;
 
 		snprintf(name, sizeof(name), "%s", jsonx_str(body, "Name"));
 		colon = strchr(name, ':');
 		if (colon)
 			*colon++ = '\0';
 		p = find(f, name);
+		if (colon)
+			version = strtol(colon, NULL, 10);
 		if (!p) {
 			reply_error(f, r, "ParameterNotFound");
-		} else if (colon && (atoi(colon) < 1 || atoi(colon) > p->version ||
-				     atoi(colon) > 3)) {
+		} else if (colon && (version < 1 || version > p->version || version > 3)) {
 			reply_error(f, r, "ParameterVersionNotFound");
 		} else {
-			version = colon ? atoi(colon) : p->version;
+			if (!colon)
+				version = p->version;
 			value = version == p->version ? p->value : p->old[version - 1];
 			reply_json(f, r, 200,
-				   json_pack("{s:{s:s, s:s, s:s, s:i, s:f, s:s}}", "Parameter", "Name",
-					     p->name, "Type", p->type, "Value", value, "Version",
-					     version, "LastModifiedDate", 1700000001.25, "DataType",
-					     "text"));
+				   json_pack("{s:{s:s, s:s, s:s, s:i, s:f, s:s}}", "Parameter",
+					     "Name", p->name, "Type", p->type, "Value", value,
+					     "Version", (int)version, "LastModifiedDate",
+					     1700000001.25, "DataType", "text"));
 		}
 	} else if (strcmp(op, "PutParameter") == 0) {
 		const char *name = jsonx_str(body, "Name");
@@ -173,10 +175,11 @@ static void handler(void *arg, const struct fakehttp_request *req, struct fakeht
 			reply_error(f, r, "ParameterAlreadyExists");
 		} else {
 			if (!p) {
+				bool single = name[0] == '/' && !strchr(name + 1, '/');
+
 				p = &f->p[f->n++];
 				memset(p, 0, sizeof(*p));
-				snprintf(p->name, sizeof(p->name), "%s",
-					 name[0] == '/' && !strchr(name + 1, '/') ? name + 1 : name);
+				snprintf(p->name, sizeof(p->name), "%s", single ? name + 1 : name);
 			} else if (p->version <= 3) {
 				snprintf(p->old[p->version - 1], sizeof(p->old[0]), "%.60s",
 					 p->value);
@@ -398,11 +401,11 @@ static void test_name_of_key_and_checks(void **state)
 	assert_int_equal(ssm_check_new_name("Ssm-thing", 0), -EINVAL);
 	assert_int_equal(ssm_check_new_name("app//x", 0), -EINVAL);
 	for (int i = 1; i <= 15; i++)
-		snprintf(deep + strlen(deep), sizeof(deep) - strlen(deep), "%sl%d", i > 1 ? "/" : "",
-			 i);
+		snprintf(deep + strlen(deep), sizeof(deep) - strlen(deep), "%sl%d",
+			 i > 1 ? "/" : "", i);
 	assert_int_equal(ssm_check_new_name(deep, 0), 0);  /* 15 levels */
 	assert_int_equal(ssm_check_new_name(deep, 1), -EINVAL); /* a folder there: no room */
-	strcat(deep, "/l16");
+	snprintf(deep + strlen(deep), sizeof(deep) - strlen(deep), "/l16");
 	assert_int_equal(ssm_check_new_name(deep, 0), -EINVAL);
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
