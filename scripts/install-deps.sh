@@ -17,7 +17,7 @@ PKGS=(
 	libcurl4-openssl-dev libssl-dev libjansson-dev libexpat1-dev
 	libcmocka-dev
 	python3-pytest python3-boto3 python3-botocore
-	attr jq curl ca-certificates
+	attr jq curl ca-certificates groff-base util-linux mount procps
 )
 
 SUDO=()

@@ -68,7 +68,7 @@ static void test_defaults(void **state)
 	assert_int_equal(o.umask, 022);
 	assert_string_equal(o.services, "s3,dynamodb,sqs,ssm");
 	assert_int_equal(o.services_mask, 0xf);
-	assert_int_equal(o.level, LOG_LVL_WARN);
+	assert_int_equal(o.level, LOG_LVL_NOTICE);
 	opts_free(&o);
 	fuse_opt_free_args(&args);
 }
