@@ -1,14 +1,15 @@
 /*
  * sqs: SQS queues as folders. See sqs.h.
  *
- * What is remembered, all behind the one lock: the queue list (a few
- * seconds, so lookups after a listing cost nothing), per queue its URL, its
- * attributes (a few seconds) and the messages a listing received and nobody
- * removed yet. A held message leaves the folder when its visibility timeout,
- * counted from before the ReceiveMessage call that brought it, ends: by then
- * SQS may hand it to another consumer, and a delete with its old receipt
- * handle would not mean what the user thinks. Queue records live until
- * unmount (a forgotten queue keeps an empty record), so a pointer to one
+ * The queue list, each queue's URL and attributes.json live in the shared
+ * cache (sqs_ttl), so lookups after a listing cost nothing and
+ * .awsfs/invalidate works on them; what the mount changes drops its
+ * entries at once. Received messages are state, not cache: held per queue
+ * until removed or until their visibility timeout, counted from before the
+ * ReceiveMessage call that brought them, ends (a little early, see
+ * receive()): by then SQS may hand them to another consumer, and a delete
+ * with an old receipt handle would not mean what the user thinks. Queue
+ * records (the held messages) live until unmount, so a pointer to one
  * stays valid without reference counts.
  */
 #include <errno.h>
@@ -25,9 +26,6 @@
 #include "sqs.h"
 #include "util.h"
 
-#define SQS_LIST_TTL_MS 5000u      /* the queue list snapshot */
-#define SQS_QUEUE_TTL_MS 5000u     /* a queue seen to exist */
-#define SQS_ATTR_TTL_MS 3000u      /* a queue's attributes */
 #define SQS_MAX_QUEUES 1000000u    /* a bound on one listing, not a policy */
 #define SQS_NAME_MAX 80            /* AWS: queue names are 1-80 characters */
 #define SQS_FIFO_SUFFIX ".fifo"
@@ -73,13 +71,6 @@ struct sqs_msg {
 
 struct sqs_queue {
 	char *name;
-	char *url;               /* NULL: not known to exist */
-	uint64_t checked_ms;     /* when it was last seen to exist */
-	char *attrs_text;        /* attributes.json; NULL: not fetched */
-	size_t attrs_len;
-	uint64_t attrs_ms;
-	long long max_size;      /* MaximumMessageSize */
-	long long vis_timeout_s; /* VisibilityTimeout */
 	struct sqs_msg *msgs;    /* received, not removed, still hidden */
 	size_t nmsgs;
 	pthread_mutex_t recv_lock; /* one ReceiveMessage loop per queue at a time */
@@ -94,10 +85,6 @@ struct sqs {
 	uint64_t (*clock)(void);
 	pthread_mutex_t lock;
 	struct sqs_queue *queues; /* protected by lock */
-	char **names;             /* protected by lock: the last ListQueues */
-	char **urls;              /* protected by lock */
-	size_t nnames;            /* protected by lock */
-	uint64_t list_ms;         /* protected by lock; 0: never listed */
 };
 
 enum sqs_kind {
@@ -409,115 +396,109 @@ static struct sqs_queue *queue_get(struct sqs *s, const char *name)
 	return q;
 }
 
-/* Record that name exists at url (now). 0 or -ENOMEM. */
-static int queue_seen(struct sqs *s, const char *name, const char *url)
+/* ------------------------------------------------------------------ */
+/* The cache: the queue list, each queue's URL, attributes.json */
+
+/* "/sqs/<name>" (or "/sqs" for NULL) plus suffix: the cache's path. */
+static void cpath(char *out, size_t n, const char *name, const char *suffix)
 {
-	struct sqs_queue *q = queue_get(s, name);
-
-	if (!q)
-		return -ENOMEM;
-	if (!q->url || strcmp(q->url, url) != 0) {
-		char *copy = strdup(url);
-
-		if (!copy)
-			return -ENOMEM;
-		free(q->url);
-		q->url = copy;
-	}
-	q->checked_ms = s->clock();
-	return 0;
+	snprintf(out, n, "/sqs%s%s%s", name ? "/" : "", name ? name : "", suffix ? suffix : "");
 }
 
-static void list_remove(struct sqs *s, const char *name)
+#define SQS_CPATH_MAX (SQS_NAME_MAX + 64)
+
+/* 0 and *out (caller frees, NUL-terminated) for a fresh entry; -ENOENT for
+ * a fresh negative one; 1 when there is none. */
+static int cache_fetch(struct sqs *s, enum cache_kind kind, const char *path, char **out,
+		       size_t *len)
 {
-	for (size_t i = 0; i < s->nnames; i++) {
-		if (strcmp(s->names[i], name) == 0) {
-			free(s->names[i]);
-			free(s->urls[i]);
-			s->names[i] = s->names[s->nnames - 1];
-			s->urls[i] = s->urls[s->nnames - 1];
-			s->nnames--;
-			return;
+	struct cache_hit hit;
+	int rc = 1;
+
+	*out = NULL;
+	if (!s->cfg->cache)
+		return 1;
+	memset(&hit, 0, sizeof(hit));
+	if (cache_get(s->cfg->cache, AWS_SVC_SQS, kind, path, &hit) == CACHE_FRESH) {
+		if (hit.negative) {
+			rc = -ENOENT;
+		} else if ((*out = malloc(hit.len + 1))) {
+			memcpy(*out, hit.data, hit.len);
+			(*out)[hit.len] = '\0';
+			if (len)
+				*len = hit.len;
+			rc = 0;
+		} else {
+			rc = -ENOMEM;
 		}
 	}
+	free(hit.data);
+	return rc;
 }
 
-/* Add name (not already there) to the snapshot. 0 or -ENOMEM. */
-static int list_add(struct sqs *s, const char *name, const char *url)
+/* name exists at url (NULL: it does not). */
+static void url_put(struct sqs *s, const char *name, const char *url)
 {
-	char **gn, **gu, *n, *u;
+	char path[SQS_CPATH_MAX];
 
-	list_remove(s, name);
-	gn = realloc(s->names, (s->nnames + 1) * sizeof(*gn));
-	if (!gn)
-		return -ENOMEM;
-	s->names = gn;
-	gu = realloc(s->urls, (s->nnames + 1) * sizeof(*gu));
-	if (!gu)
-		return -ENOMEM;
-	s->urls = gu;
-	n = strdup(name);
-	u = strdup(url);
-	if (!n || !u) {
-		free(n);
-		free(u);
-		return -ENOMEM;
-	}
-	gn[s->nnames] = n;
-	gu[s->nnames] = u;
-	s->nnames++;
-	return 0;
+	if (!s->cfg->cache)
+		return;
+	cpath(path, sizeof(path), name, NULL);
+	cache_put(s->cfg->cache, AWS_SVC_SQS, CACHE_ATTR, path, url ? url : "",
+		  url ? strlen(url) : 0, NULL, 0, -1, url ? 0 : CACHE_NEGATIVE);
 }
 
-/* The queue is gone (deleted here, or AWS says it does not exist). */
+/* The queue changed here (made, deleted, found gone): forget its entries
+ * and the queue list, so the next look is a fresh one. */
+static void queue_changed(struct sqs *s, const char *name)
+{
+	char path[SQS_CPATH_MAX];
+
+	if (!s->cfg->cache)
+		return;
+	cpath(path, sizeof(path), name, NULL);
+	cache_drop(s->cfg->cache, path); /* and the parent's listing, /sqs */
+	cpath(path, sizeof(path), name, "/*");
+	cache_invalidate(s->cfg->cache, path);
+}
+
+/* Its message counts moved (a send, a receive, a delete here). */
+static void counts_changed(struct sqs *s, const char *name)
+{
+	char path[SQS_CPATH_MAX];
+
+	if (!s->cfg->cache)
+		return;
+	cpath(path, sizeof(path), name, "/attributes.json");
+	cache_drop(s->cfg->cache, path);
+}
+
+/* The queue is gone: its held messages go too (lock not held). */
 static void queue_forget(struct sqs *s, const char *name)
 {
-	struct sqs_queue *q = queue_find(s, name);
+	struct sqs_queue *q;
 
-	list_remove(s, name);
-	if (!q)
-		return;
-	free(q->url);
-	q->url = NULL;
-	q->checked_ms = 0;
-	free(q->attrs_text);
-	q->attrs_text = NULL;
-	q->attrs_ms = 0;
-	while (q->nmsgs)
+	queue_changed(s, name);
+	pthread_mutex_lock(&s->lock);
+	q = queue_find(s, name);
+	while (q && q->nmsgs)
 		msgs_drop(q, q->nmsgs - 1);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void forget_if_gone(struct sqs *s, const char *name, int rc)
 {
-	if (rc != -ENOENT)
-		return;
-	pthread_mutex_lock(&s->lock);
-	queue_forget(s, name);
-	pthread_mutex_unlock(&s->lock);
-}
-
-static bool list_fresh(struct sqs *s)
-{
-	return s->list_ms && s->clock() - s->list_ms < SQS_LIST_TTL_MS;
-}
-
-static void names_free(char **names, char **urls, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(names[i]);
-		if (urls)
-			free(urls[i]);
-	}
-	free(names);
-	free(urls);
+	if (rc == -ENOENT)
+		queue_forget(s, name);
 }
 
 /* ------------------------------------------------------------------ */
-/* The queue list */
+/* The queue list: cached as "name\turl\n" lines at /sqs */
+
+#define SQS_LIST_MAX (64u << 20)
 
 struct list_page {
-	char **names;
-	char **urls;
+	struct buf text;
 	size_t n;
 };
 
@@ -525,145 +506,129 @@ static int queues_page(void *arg, json_t *page, size_t *items, bool *stop)
 {
 	struct list_page *lp = arg;
 	json_t *urls = jsonx_array(page, "QueueUrls"), *v;
+	char name[SQS_NAME_MAX + 1];
 	size_t i;
+	int rc;
 
 	(void)stop;
 	*items = 0;
 	if (!urls)
 		return 0;
 	json_array_foreach(urls, i, v) {
-		const char *url = json_string_value(v), *name;
-		char **gn, **gu;
+		const char *url = json_string_value(v), *nm;
 		size_t len;
 
-		if (!url || !(name = sqs_name_of_url(url, &len)) || len > SQS_NAME_MAX)
+		if (!url || strpbrk(url, "\t\n") || !(nm = sqs_name_of_url(url, &len)) ||
+		    len > SQS_NAME_MAX)
+			continue;
+		memcpy(name, nm, len);
+		name[len] = '\0';
+		if (!sqs_name_valid(name))
 			continue;
 		if (lp->n >= SQS_MAX_QUEUES)
 			return -EFBIG;
-		gn = realloc(lp->names, (lp->n + 1) * sizeof(*gn));
-		if (!gn)
-			return -ENOMEM;
-		lp->names = gn;
-		gu = realloc(lp->urls, (lp->n + 1) * sizeof(*gu));
-		if (!gu)
-			return -ENOMEM;
-		lp->urls = gu;
-		gn[lp->n] = strndup(name, len);
-		gu[lp->n] = strdup(url);
-		if (!gn[lp->n] || !gu[lp->n]) {
-			free(gn[lp->n]);
-			free(gu[lp->n]);
-			return -ENOMEM;
-		}
+		rc = buf_printf(&lp->text, "%s\t%s\n", name, url);
+		if (rc)
+			return rc;
 		lp->n++;
 		(*items)++;
 	}
 	return 0;
 }
 
-/* ListQueues, every page; the result becomes the snapshot. */
-static int refresh_list(struct sqs *s)
+/* The queue list text: from the cache, else ListQueues (every page), then
+ * cached. Caller frees *text. */
+static int queue_list(struct sqs *s, bool fresh, char **text)
 {
-	struct list_page lp = { NULL, NULL, 0 };
-	json_t *body = json_object();
+	struct list_page lp = { .n = 0 };
+	json_t *body;
 	int rc;
 
+	if (!fresh) {
+		rc = cache_fetch(s, CACHE_LIST, "/sqs", text, NULL);
+		if (rc <= 0)
+			return rc;
+	}
+	body = json_object();
 	if (!body)
 		return -ENOMEM;
+	buf_init(&lp.text, SQS_LIST_MAX);
 	rc = paginate_json(s->client, AWS_SVC_SQS, "ListQueues", body, "/sqs",
 			   &paginate_sqs_list_queues, NULL, queues_page, &lp, NULL);
 	json_decref(body);
+	if (!rc && s->cfg->cache)
+		cache_put(s->cfg->cache, AWS_SVC_SQS, CACHE_LIST, "/sqs", lp.text.data ? lp.text.data : "",
+			  lp.text.len, NULL, 0, -1, 0);
 	if (rc) {
-		names_free(lp.names, lp.urls, lp.n);
+		buf_free(&lp.text);
 		return rc;
 	}
-	pthread_mutex_lock(&s->lock);
-	names_free(s->names, s->urls, s->nnames);
-	s->names = lp.names;
-	s->urls = lp.urls;
-	s->nnames = lp.n;
-	s->list_ms = s->clock();
-	for (size_t i = 0; i < lp.n; i++)
-		if (queue_find(s, lp.names[i]))
-			queue_seen(s, lp.names[i], lp.urls[i]);
-	pthread_mutex_unlock(&s->lock);
-	return 0;
+	*text = buf_detach(&lp.text);
+	return *text ? 0 : -ENOMEM;
+}
+
+/* name's URL in a list text (caller frees), or NULL. */
+static char *list_find(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *line = text; *line; ) {
+		const char *end = strchr(line, '\n');
+
+		if (!end)
+			break;
+		if (strncmp(line, name, n) == 0 && line[n] == '\t')
+			return strndup(line + n + 1, (size_t)(end - line - n - 1));
+		line = end + 1;
+	}
+	return NULL;
 }
 
 /*
- * The URL of queue name (caller frees *url), from what is remembered or
- * GetQueueUrl. -ENOENT when there is no such queue.
+ * The URL of queue name (caller frees *url): the cache's answer, a fresh
+ * list's, else GetQueueUrl. -ENOENT when there is no such queue.
  */
 static int resolve(struct sqs *s, const char *name, const char *path, char **url)
 {
-	struct sqs_queue *q;
+	char cp[SQS_CPATH_MAX], *text = NULL;
 	json_t *body, *out = NULL;
-	const char *u;
-	int rc = -ENOENT;
+	const char *u = NULL;
+	int rc;
 
 	*url = NULL;
-	pthread_mutex_lock(&s->lock);
-	q = queue_find(s, name);
-	if (q && q->url && s->clock() - q->checked_ms < SQS_QUEUE_TTL_MS) {
-		*url = strdup(q->url);
-		rc = *url ? 0 : -ENOMEM;
-	} else {
-		rc = 1; /* ask AWS */
-		/* A name in a fresh list needs no call; one missing from it
-		 * may have been made elsewhere since: asked below. */
-		for (size_t i = 0; list_fresh(s) && i < s->nnames; i++) {
-			if (strcmp(s->names[i], name) == 0) {
-				rc = queue_seen(s, name, s->urls[i]);
-				if (!rc) {
-					*url = strdup(s->urls[i]);
-					rc = *url ? 0 : -ENOMEM;
-				}
-				break;
-			}
-		}
-	}
-	pthread_mutex_unlock(&s->lock);
+	cpath(cp, sizeof(cp), name, NULL);
+	rc = cache_fetch(s, CACHE_ATTR, cp, url, NULL);
 	if (rc <= 0)
 		return rc;
-
-	body = json_object();
-	if (!body || json_object_set_new(body, "QueueName", json_string(name))) {
-		json_decref(body);
-		return -ENOMEM;
+	/* A name in a fresh list needs no call; one missing from it may have
+	 * been made elsewhere since: asked below. */
+	if (cache_fetch(s, CACHE_LIST, "/sqs", &text, NULL) == 0) {
+		*url = list_find(text, name);
+		free(text);
+		if (*url) {
+			url_put(s, name, *url);
+			return 0;
+		}
 	}
+	body = json_pack("{s:s}", "QueueName", name);
+	if (!body)
+		return -ENOMEM;
 	rc = sqs_call(s, "GetQueueUrl", body, path, -ENOENT, &out);
 	json_decref(body);
-	if (rc == 0) {
-		u = jsonx_str(out, "QueueUrl");
-		if (!u) {
-			log_error("sqs GetQueueUrl %s: answer without a QueueUrl", path);
-			rc = -EIO;
-		}
+	if (rc == 0 && !(u = jsonx_str(out, "QueueUrl"))) {
+		log_error("sqs GetQueueUrl %s: answer without a QueueUrl", path);
+		rc = -EIO;
 	}
 	if (rc == 0) {
-		pthread_mutex_lock(&s->lock);
-		rc = queue_seen(s, name, u);
-		pthread_mutex_unlock(&s->lock);
-		if (!rc) {
-			*url = strdup(u);
-			rc = *url ? 0 : -ENOMEM;
-		}
+		url_put(s, name, u);
+		*url = strdup(u);
+		rc = *url ? 0 : -ENOMEM;
+	} else if (rc == -ENOENT) {
+		forget_if_gone(s, name, rc);
+		url_put(s, name, NULL);
 	}
 	json_decref(out);
-	forget_if_gone(s, name, rc);
 	return rc;
-}
-
-/* A call on a queue worked: it exists. */
-static void touch(struct sqs *s, const char *name)
-{
-	struct sqs_queue *q;
-
-	pthread_mutex_lock(&s->lock);
-	q = queue_find(s, name);
-	if (q && q->url)
-		q->checked_ms = s->clock();
-	pthread_mutex_unlock(&s->lock);
 }
 
 /* ------------------------------------------------------------------ */
@@ -689,36 +654,43 @@ static long long attr_num(json_t *attrs, const char *key, long long dflt)
 	return dflt;
 }
 
+/* The numbers awsfs uses, from an Attributes object. */
+static void attrs_numbers(json_t *attrs, struct qattrs *out)
+{
+	out->max_size = attr_num(attrs, "MaximumMessageSize", SQS_DEFAULT_MAX_SIZE);
+	if (out->max_size <= 0 || out->max_size > SQS_HARD_MAX_SIZE)
+		out->max_size = SQS_DEFAULT_MAX_SIZE;
+	out->vis_timeout_s = attr_num(attrs, "VisibilityTimeout", 30);
+	out->counts[0] = attr_num(attrs, "ApproximateNumberOfMessages", 0);
+	out->counts[1] = attr_num(attrs, "ApproximateNumberOfMessagesNotVisible", 0);
+	out->counts[2] = attr_num(attrs, "ApproximateNumberOfMessagesDelayed", 0);
+}
+
 /*
- * The queue's attributes, from memory when fetched less than max_age_ms
- * ago, else GetQueueAttributes (All). Returns 0 or a negative errno.
+ * The queue's attributes: attributes.json from the cache (unless fresh is
+ * asked for), else GetQueueAttributes (All), rendered and cached. Returns
+ * 0 or a negative errno; out->text is the caller's.
  */
 static int queue_attrs(struct sqs *s, const char *name, const char *url, const char *path,
-		       uint64_t max_age_ms, struct qattrs *out)
+		       bool fresh, struct qattrs *out)
 {
-	struct sqs_queue *q;
+	char cp[SQS_CPATH_MAX], *dump = NULL;
 	json_t *body, *ans = NULL, *attrs;
-	char *dump = NULL;
 	struct buf text;
-	int rc = 1;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&s->lock);
-	q = queue_find(s, name);
-	if (max_age_ms && q && q->attrs_text && s->clock() - q->attrs_ms < max_age_ms) {
-		out->text = malloc(q->attrs_len + 1);
-		if (out->text) {
-			memcpy(out->text, q->attrs_text, q->attrs_len + 1);
-			out->len = q->attrs_len;
-			out->max_size = q->max_size;
-			out->vis_timeout_s = q->vis_timeout_s;
+	cpath(cp, sizeof(cp), name, "/attributes.json");
+	if (!fresh && cache_fetch(s, CACHE_VALUE, cp, &out->text, &out->len) == 0) {
+		if (jsonx_parse(out->text, out->len, SQS_MAX_RESPONSE, &ans) == 0) {
+			attrs_numbers(ans, out);
+			json_decref(ans);
+			return 0;
 		}
-		rc = out->text ? 0 : -ENOMEM;
+		free(out->text); /* not ours after all: ask again */
+		out->text = NULL;
+		ans = NULL;
 	}
-	pthread_mutex_unlock(&s->lock);
-	if (rc <= 0)
-		return rc;
-
 	body = json_pack("{s:s, s:[s]}", "QueueUrl", url, "AttributeNames", "All");
 	if (!body)
 		return -ENOMEM;
@@ -736,13 +708,7 @@ static int queue_attrs(struct sqs *s, const char *name, const char *url, const c
 			return -ENOMEM;
 		attrs = ans;
 	}
-	out->max_size = attr_num(attrs, "MaximumMessageSize", SQS_DEFAULT_MAX_SIZE);
-	if (out->max_size <= 0 || out->max_size > SQS_HARD_MAX_SIZE)
-		out->max_size = SQS_DEFAULT_MAX_SIZE;
-	out->vis_timeout_s = attr_num(attrs, "VisibilityTimeout", 30);
-	out->counts[0] = attr_num(attrs, "ApproximateNumberOfMessages", 0);
-	out->counts[1] = attr_num(attrs, "ApproximateNumberOfMessagesNotVisible", 0);
-	out->counts[2] = attr_num(attrs, "ApproximateNumberOfMessagesDelayed", 0);
+	attrs_numbers(attrs, out);
 	/* Pretty and sorted: a file people read and diff. */
 	dump = json_dumps(attrs, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(ans);
@@ -757,25 +723,10 @@ static int queue_attrs(struct sqs *s, const char *name, const char *url, const c
 	}
 	out->len = text.len;
 	out->text = buf_detach(&text);
-
-	pthread_mutex_lock(&s->lock);
-	q = queue_get(s, name);
-	if (q) {
-		char *copy = malloc(out->len + 1);
-
-		if (copy) {
-			memcpy(copy, out->text, out->len + 1);
-			free(q->attrs_text);
-			q->attrs_text = copy;
-			q->attrs_len = out->len;
-			q->attrs_ms = s->clock();
-			q->max_size = out->max_size;
-			q->vis_timeout_s = out->vis_timeout_s;
-		}
-		if (q->url)
-			q->checked_ms = s->clock();
-	}
-	pthread_mutex_unlock(&s->lock);
+	if (s->cfg->cache)
+		cache_put(s->cfg->cache, AWS_SVC_SQS, CACHE_VALUE, cp, out->text, out->len, NULL,
+			  0, -1, 0);
+	url_put(s, name, url); /* it answered: it exists */
 	return 0;
 }
 
@@ -913,16 +864,18 @@ static json_t *receive_body(const char *url, size_t n, int wait_s)
 /*
  * A listing of messages/: ReceiveMessage, 10 at a time, until the queue's
  * held messages reach receive_max or a call brings nothing. Only the first
- * call waits (SQS_FIRST_WAIT_S). Returns 0 when something could be shown.
+ * call waits (SQS_FIRST_WAIT_S), and only when nothing is held yet.
+ * Returns 0 when something could be shown.
  */
 static int receive(struct sqs *s, const char *name, const char *url, const char *path)
 {
 	struct sqs_queue *q;
 	struct qattrs qa;
 	size_t want, got = 0;
-	int rc;
+	uint64_t vis_ms, margin_ms;
+	int rc, wait;
 
-	rc = queue_attrs(s, name, url, path, SQS_ATTR_TTL_MS, &qa);
+	rc = queue_attrs(s, name, url, path, false, &qa);
 	if (rc)
 		return rc;
 	free(qa.text);
@@ -932,14 +885,23 @@ static int receive(struct sqs *s, const char *name, const char *url, const char 
 	if (!q)
 		return -ENOMEM;
 
+	/* The kernel may keep a file's attributes for attr_timeout: a message
+	 * leaves the folder that much early, so that nothing shows one that
+	 * is back in the queue (at most half its timeout early). */
+	vis_ms = (uint64_t)qa.vis_timeout_s * 1000u;
+	margin_ms = (uint64_t)(s->cfg->attr_timeout * 1000.0);
+	if (margin_ms > vis_ms / 2)
+		margin_ms = vis_ms / 2;
 	pthread_mutex_lock(&q->recv_lock);
 	pthread_mutex_lock(&s->lock);
 	msgs_expire(s, q);
 	want = s->receive_max > q->nmsgs ? s->receive_max - q->nmsgs : 0;
+	/* Waiting only helps a listing that would show nothing. */
+	wait = q->nmsgs ? 0 : SQS_FIRST_WAIT_S;
 	pthread_mutex_unlock(&s->lock);
 	for (bool first = true; want > 0; first = false) {
 		size_t n = want < SQS_RECEIVE_BATCH ? want : SQS_RECEIVE_BATCH, count, i;
-		json_t *body = receive_body(url, n, first ? SQS_FIRST_WAIT_S : 0);
+		json_t *body = receive_body(url, n, first ? wait : 0);
 		json_t *ans = NULL, *msgs, *m;
 		/* Counted from before the call: never later than SQS's own. */
 		uint64_t t0 = s->clock();
@@ -960,7 +922,7 @@ static int receive(struct sqs *s, const char *name, const char *url, const char 
 		}
 		pthread_mutex_lock(&s->lock);
 		json_array_foreach(msgs, i, m) {
-			if (msg_hold(q, m, t0 + (uint64_t)qa.vis_timeout_s * 1000u, path) < 0)
+			if (msg_hold(q, m, t0 + vis_ms - margin_ms, path) < 0)
 				rc = -ENOMEM;
 		}
 		pthread_mutex_unlock(&s->lock);
@@ -972,8 +934,8 @@ static int receive(struct sqs *s, const char *name, const char *url, const char 
 	}
 	pthread_mutex_unlock(&q->recv_lock);
 	forget_if_gone(s, name, rc);
-	if (rc == 0)
-		touch(s, name);
+	if (got)
+		counts_changed(s, name);
 	return got ? 0 : rc;
 }
 
@@ -1029,7 +991,7 @@ static int send_one(struct sqs *s, struct sqs_file *f)
 	json_decref(body);
 	forget_if_gone(s, f->queue, rc);
 	if (!rc)
-		touch(s, f->queue);
+		counts_changed(s, f->queue);
 	return rc;
 }
 
@@ -1148,7 +1110,7 @@ static int send_batch(struct sqs *s, struct sqs_file *f)
 	f->pending_bytes = 0;
 	forget_if_gone(s, f->queue, rc);
 	if (lost < n)
-		touch(s, f->queue);
+		counts_changed(s, f->queue);
 	return rc;
 }
 
@@ -1301,7 +1263,7 @@ static int sqs_getattr(void *be, const char *path, struct stat *st)
 		queue_dir_stat(s, st);
 		break;
 	case SK_ATTRS:
-		rc = queue_attrs(s, p.queue, url, p.logpath, SQS_ATTR_TTL_MS, &qa);
+		rc = queue_attrs(s, p.queue, url, p.logpath, false, &qa);
 		if (!rc)
 			fs_file_stat(s->cfg, st, (off_t)qa.len, SQS_MODE_ATTRS);
 		free(qa.text);
@@ -1370,37 +1332,28 @@ static int sqs_readdir(void *be, const char *path, backend_fill_fn fill, void *s
 	struct sqs *s = be;
 	struct sqs_path p;
 	struct stat st;
-	char **names = NULL;
-	char *url = NULL;
-	size_t n = 0;
+	char *url = NULL, *text = NULL;
 	int rc = parse_path(path, &p);
 
 	if (rc)
 		return rc;
 	switch (p.kind) {
 	case SK_ROOT:
-		rc = refresh_list(s);
+		rc = queue_list(s, false, &text);
 		if (rc)
 			return rc;
-		pthread_mutex_lock(&s->lock);
-		names = calloc(s->nnames ? s->nnames : 1, sizeof(*names));
-		for (size_t i = 0; names && i < s->nnames; i++) {
-			names[i] = strdup(s->names[i]);
-			n = i + 1;
-			if (!names[i]) {
-				rc = -ENOMEM;
-				break;
-			}
-		}
-		pthread_mutex_unlock(&s->lock);
-		if (!names)
-			return -ENOMEM;
 		queue_dir_stat(s, &st);
-		for (size_t i = 0; i < n && !rc; i++)
-			if (fill(sink, names[i], &st))
+		/* Filled from our own copy: the kernel may be slow. */
+		for (char *line = text, *tab, *end; (end = strchr(line, '\n')); line = end + 1) {
+			tab = memchr(line, '\t', (size_t)(end - line));
+			if (!tab)
+				continue;
+			*tab = '\0';
+			if (fill(sink, line, &st))
 				break;
-		names_free(names, NULL, n);
-		return rc;
+		}
+		free(text);
+		return 0;
 	case SK_QUEUE:
 		rc = resolve(s, p.queue, p.logpath, &url);
 		free(url);
@@ -1507,9 +1460,9 @@ static int open_file(struct sqs *s, const char *path, int flags, void **fh)
 	if (rc)
 		goto out;
 	f->url = url;
-	/* attributes.json is read as it is now; send files need the size cap. */
-	rc = queue_attrs(s, p.queue, url, p.logpath, p.kind == SK_ATTRS ? 0 : SQS_ATTR_TTL_MS,
-			 &qa);
+	/* The same attributes.json as the lookup before the open saw (its
+	 * size must match); send files need the size cap. */
+	rc = queue_attrs(s, p.queue, url, p.logpath, false, &qa);
 	if (rc)
 		goto out;
 	if (p.kind == SK_ATTRS) {
@@ -1743,9 +1696,8 @@ static int sqs_unlink(void *be, const char *path)
 				break;
 			}
 		}
-		if (q && q->url)
-			q->checked_ms = s->clock();
 		pthread_mutex_unlock(&s->lock);
+		counts_changed(s, p.queue);
 	} else if (rc != -ENOMEM) {
 		forget_if_gone(s, p.queue, rc);
 	}
@@ -1798,12 +1750,9 @@ static int sqs_mkdir(void *be, const char *path, mode_t mode)
 		json_decref(ans);
 		return -EIO;
 	}
-	/* Read-your-writes: the new queue is in the list at once. */
-	pthread_mutex_lock(&s->lock);
-	rc = queue_seen(s, path, url);
-	if (!rc && s->list_ms && list_add(s, path, url))
-		s->list_ms = 0; /* out of memory: list again next time */
-	pthread_mutex_unlock(&s->lock);
+	/* Read-your-writes: the next listing asks again, the name resolves. */
+	queue_changed(s, path);
+	url_put(s, path, url);
 	json_decref(ans);
 	return 0;
 }
@@ -1830,7 +1779,7 @@ static int sqs_rmdir(void *be, const char *path)
 	if (rc)
 		return rc;
 	/* Counted now, not from memory: ENOTEMPTY must be true. */
-	rc = queue_attrs(s, p.queue, url, p.logpath, 0, &qa);
+	rc = queue_attrs(s, p.queue, url, p.logpath, true, &qa);
 	free(qa.text);
 	if (rc) {
 		free(url);
@@ -1857,9 +1806,8 @@ static int sqs_rmdir(void *be, const char *path)
 	rc = sqs_call(s, "DeleteQueue", body, p.logpath, 0, NULL);
 	json_decref(body);
 	if (rc == 0 || rc == -ENOENT) {
-		pthread_mutex_lock(&s->lock);
 		queue_forget(s, p.queue);
-		pthread_mutex_unlock(&s->lock);
+		url_put(s, p.queue, NULL);
 	}
 	return rc;
 }
@@ -1953,12 +1901,9 @@ static void sqs_destroy(void *be)
 			msgs_drop(q, q->nmsgs - 1);
 		free(q->msgs);
 		free(q->name);
-		free(q->url);
-		free(q->attrs_text);
 		pthread_mutex_destroy(&q->recv_lock);
 		free(q);
 	}
-	names_free(s->names, s->urls, s->nnames);
 	free(s->group);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
