@@ -962,14 +962,16 @@ static int set_message(struct sqs *s, json_t *o, const char *data, size_t len, b
 
 static int body_check(const struct sqs_file *f, const char *data, size_t len, const char *what)
 {
+	const char *after = f->kind == SK_SEND_LINES ? ", nor the lines after it" : "";
+
 	if (len > f->max_size) {
 		log_error("sqs %s: %s of %zu bytes is over the queue's MaximumMessageSize (%zu): "
-			  "not sent", f->logpath, what, len, f->max_size);
+			  "not sent%s", f->logpath, what, len, f->max_size, after);
 		return -EFBIG;
 	}
 	if (!sqs_body_valid(data, len)) {
 		log_error("sqs %s: %s is not text SQS accepts (UTF-8 without control "
-			  "characters other than tab, LF, CR): not sent", f->logpath, what);
+			  "characters other than tab, LF, CR): not sent%s", f->logpath, what, after);
 		return -EINVAL;
 	}
 	return 0;
@@ -1166,7 +1168,8 @@ static int lines_write(struct sqs *s, struct sqs_file *f, const char *data, size
 		rc = buf_append(&f->body, data + done, chunk);
 		if (rc == -EFBIG) {
 			log_error("sqs %s: line %zu is over the queue's MaximumMessageSize (%zu "
-				  "bytes): not sent", f->logpath, f->lineno + 1, f->max_size);
+				  "bytes): it and the lines after it are not sent", f->logpath,
+				  f->lineno + 1, f->max_size);
 			break;
 		}
 		done += chunk;
@@ -1176,9 +1179,8 @@ static int lines_write(struct sqs *s, struct sqs_file *f, const char *data, size
 		}
 	}
 	if (rc) {
-		/* Lines before the bad one still go at close; none after it. */
-		log_error("sqs %s: stopped at line %zu; the lines before it are sent, the rest "
-			  "is not", f->logpath, f->lineno + (rc == -EFBIG ? 1 : 0));
+		/* Lines before the bad one still go at close; none after it
+		 * (the reason is logged where it was found). */
 		buf_reset(&f->body);
 		f->stopped = true;
 		f->err = rc;
@@ -1203,7 +1205,8 @@ static int lines_flush(struct sqs *s, struct sqs_file *f)
 	if (!rc && f->err)
 		rc = f->err;
 	if (f->lost) {
-		log_error("sqs %s: %zu messages written were not sent", f->logpath, f->lost);
+		log_error("sqs %s: %zu message%s written here not sent", f->logpath, f->lost,
+			  f->lost == 1 ? " was" : "s were");
 		if (!rc)
 			rc = -EIO;
 	}
