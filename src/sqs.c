@@ -406,6 +406,8 @@ static void cpath(char *out, size_t n, const char *name, const char *suffix)
 }
 
 #define SQS_CPATH_MAX (SQS_NAME_MAX + 64)
+/* The folder's listing, as "/ssm/" is SSM's: "/sqs/" then '*' drops it too. */
+#define SQS_LIST_PATH "/sqs/"
 
 /* 0 and *out (caller frees, NUL-terminated) for a fresh entry; -ENOENT for
  * a fresh negative one; 1 when there is none. */
@@ -457,7 +459,8 @@ static void queue_changed(struct sqs *s, const char *name)
 	if (!s->cfg->cache)
 		return;
 	cpath(path, sizeof(path), name, NULL);
-	cache_drop(s->cfg->cache, path); /* and the parent's listing, /sqs */
+	cache_drop(s->cfg->cache, path);
+	cache_invalidate(s->cfg->cache, SQS_LIST_PATH);
 	cpath(path, sizeof(path), name, "/*");
 	cache_invalidate(s->cfg->cache, path);
 }
@@ -493,7 +496,7 @@ static void forget_if_gone(struct sqs *s, const char *name, int rc)
 }
 
 /* ------------------------------------------------------------------ */
-/* The queue list: cached as "name\turl\n" lines at /sqs */
+/* The queue list: cached as "name\turl\n" lines */
 
 #define SQS_LIST_MAX (64u << 20)
 
@@ -545,7 +548,7 @@ static int queue_list(struct sqs *s, bool fresh, char **text)
 	int rc;
 
 	if (!fresh) {
-		rc = cache_fetch(s, CACHE_LIST, "/sqs", text, NULL);
+		rc = cache_fetch(s, CACHE_LIST, SQS_LIST_PATH, text, NULL);
 		if (rc <= 0)
 			return rc;
 	}
@@ -557,8 +560,8 @@ static int queue_list(struct sqs *s, bool fresh, char **text)
 			   &paginate_sqs_list_queues, NULL, queues_page, &lp, NULL);
 	json_decref(body);
 	if (!rc && s->cfg->cache)
-		cache_put(s->cfg->cache, AWS_SVC_SQS, CACHE_LIST, "/sqs", lp.text.data ? lp.text.data : "",
-			  lp.text.len, NULL, 0, -1, 0);
+		cache_put(s->cfg->cache, AWS_SVC_SQS, CACHE_LIST, SQS_LIST_PATH,
+			  lp.text.data ? lp.text.data : "", lp.text.len, NULL, 0, -1, 0);
 	if (rc) {
 		buf_free(&lp.text);
 		return rc;
@@ -602,7 +605,7 @@ static int resolve(struct sqs *s, const char *name, const char *path, char **url
 		return rc;
 	/* A name in a fresh list needs no call; one missing from it may have
 	 * been made elsewhere since: asked below. */
-	if (cache_fetch(s, CACHE_LIST, "/sqs", &text, NULL) == 0) {
+	if (cache_fetch(s, CACHE_LIST, SQS_LIST_PATH, &text, NULL) == 0) {
 		*url = list_find(text, name);
 		free(text);
 		if (*url) {

@@ -337,6 +337,23 @@ def test_missing_queue_is_enoent_without_error_lines(sq):
     assert error_lines(m.log()) == []
 
 
+def test_cache_serves_the_list_and_invalidate_refreshes_it(sq):
+    sq.create("first")
+    m = sq.mount()
+    assert ls(m.join("sqs")) == ["first"]
+    sq.create("second")  # made elsewhere: the cached list does not know it yet
+    sq.proxy.reset()
+    assert ls(m.join("sqs")) == ["first"]
+    assert sq.proxy.count("sqs", "ListQueues") == 0
+    # ...but a lookup by name finds it at once.
+    assert os.path.isdir(m.join("sqs", "second"))
+    with open(m.join(".awsfs", "invalidate"), "w") as f:
+        f.write("/sqs/*\n")
+    assert sorted(ls(m.join("sqs"))) == ["first", "second"]
+    assert sq.proxy.count("sqs", "ListQueues") == 1
+    assert error_lines(m.log()) == []
+
+
 # ---------------------------------------------------------------------------
 # attributes.json
 # ---------------------------------------------------------------------------
@@ -355,6 +372,12 @@ def test_attributes_json_is_get_queue_attributes_all(sq):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["45", "2048"]
+    # What the mount sends shows at once (the cached copy is dropped).
+    with open(m.join("sqs", "jobs", "send"), "w") as f:
+        f.write("one")
+    with open(path) as f:
+        assert json.load(f)["ApproximateNumberOfMessages"] == "1"
+    want = sq.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     # Read-only.
     assert errno_of(lambda: open(path, "w")) == errno.EPERM
     assert errno_of(lambda: os.unlink(path)) == errno.EPERM
