@@ -1038,7 +1038,7 @@ static int send_batch(struct sqs *s, struct sqs_file *f)
 			break;
 		}
 		for (size_t i = 0; i < n && !rc; i++) {
-			char id[8];
+			char id[24];
 			json_t *ent;
 
 			if (st[i] != ES_PENDING && st[i] != ES_RETRY)
