@@ -627,7 +627,15 @@ static int resolve(struct sqs *s, const char *name, const char *path, char **url
 		*url = strdup(u);
 		rc = *url ? 0 : -ENOMEM;
 	} else if (rc == -ENOENT) {
-		forget_if_gone(s, name, rc);
+		struct sqs_queue *q;
+
+		/* Not in the list either (else we would not be here): only
+		 * messages held from an earlier queue of that name go. */
+		pthread_mutex_lock(&s->lock);
+		q = queue_find(s, name);
+		while (q && q->nmsgs)
+			msgs_drop(q, q->nmsgs - 1);
+		pthread_mutex_unlock(&s->lock);
 		url_put(s, name, NULL);
 	}
 	json_decref(out);
