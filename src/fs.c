@@ -213,7 +213,7 @@ static int open_common(const char *path, struct fuse_file_info *fi, bool create,
 	of->fh = fh;
 	fi->fh = (uint64_t)(uintptr_t)of;
 	/* Control files change with every read (stats): no page cache. */
-	if (r.b == &cfg()->control)
+	if (r.b == &cfg()->control || r.b->ops->direct_io)
 		fi->direct_io = 1;
 	return 0;
 }

@@ -42,6 +42,9 @@ struct awsfs_opts {
 	int retries;           /* attempts per request, the first included */
 	char *retry_mode;      /* "standard" or "adaptive" */
 	int retry_budget;      /* seconds one operation may spend retrying */
+	char *ddb_json;        /* "plain" or "typed" */
+	int ddb_scan_segments; /* parallel Scan segments of a table listing */
+	int ddb_list_max;      /* items one DynamoDB listing reads at most */
 
 	/* Derived after parsing. */
 	unsigned services_mask; /* bit per enum aws_service (S3..SSM) */
