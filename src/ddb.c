@@ -2,7 +2,8 @@
  * ddb: DynamoDB as files. See ddb.h.
  *
  * What is remembered, each behind its own small functions so that the
- * cache module can take their place later, each for DDB_TTL_MS:
+ * cache module can take their place, each for the cache's DynamoDB TTL
+ * (-o ddb_ttl=, default_ttl=; DDB_TTL_MS without a cache):
  *   - the table list (getattr of a table after ls costs nothing),
  *   - table descriptions (key schema, .table.json),
  *   - the names of the last listings (lookups after ls cost nothing),
@@ -27,7 +28,7 @@
 #include "paginate.h"
 #include "util.h"
 
-#define DDB_TTL_MS 5000u                 /* every snapshot below */
+#define DDB_TTL_MS 5000u                 /* every snapshot below, without a cache */
 #define DDB_MAX_TABLES 100000u           /* a bound on ListTables (AWS: 10,000 a region) */
 #define DDB_TABLE_NAME_MIN 3             /* DynamoDB table names: 3 to 255 of [A-Za-z0-9_.-] */
 #define DDB_TABLE_NAME_MAX 255
@@ -104,6 +105,7 @@ struct ddb {
 	struct aws_client *client;
 	const struct fs_config *cfg;
 	struct ddb_options opts;
+	uint64_t ttl_ms;            /* how long a snapshot is believed */
 	pthread_mutex_t lock;
 	char **tables;              /* all below: protected by lock */
 	size_t ntables;
@@ -137,9 +139,9 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool fresh(uint64_t ms)
+static bool fresh(const struct ddb *d, uint64_t ms)
 {
-	return ms && util_mono_ms() - ms < DDB_TTL_MS;
+	return ms && util_mono_ms() - ms < d->ttl_ms;
 }
 
 /* "/dynamodb/<path>" for log lines (cut when very long). */
@@ -456,7 +458,7 @@ static int table_get(struct ddb *d, const char *table, struct tinfo *out, char *
 		return -ENOENT;
 	pthread_mutex_lock(&d->lock);
 	for (t = d->tinfos; t; t = t->next) {
-		if (strcmp(t->name, table) == 0 && fresh(t->fetched_ms)) {
+		if (strcmp(t->name, table) == 0 && fresh(d, t->fetched_ms)) {
 			tinfo_copy(out, t);
 			rc = 0;
 			if (desc) {
@@ -518,7 +520,7 @@ static int table_exists(struct ddb *d, const char *table)
 	if (!valid_table_name(table, strlen(table)))
 		return -ENOENT;
 	pthread_mutex_lock(&d->lock);
-	if (fresh(d->tables_ms)) {
+	if (fresh(d, d->tables_ms)) {
 		known = true;
 		found = bsearch(&table, d->tables, d->ntables, sizeof(char *), cmp_str) != NULL;
 	}
@@ -600,7 +602,7 @@ static enum lst listing_lookup(struct ddb *d, const char *table, const char *dir
 
 	pthread_mutex_lock(&d->lock);
 	l = listing_find(d, table, dir);
-	if (l && fresh(l->fetched_ms)) {
+	if (l && fresh(d, l->fetched_ms)) {
 		if (bsearch(&name, l->names, l->n, sizeof(char *), cmp_str))
 			r = LST_PRESENT;
 		else if (l->complete)
@@ -749,7 +751,7 @@ static int icache_get(struct ddb *d, const char *path, bool any_age, struct item
 
 	pthread_mutex_lock(&d->lock);
 	for (struct icache *c = d->items; c; c = c->next) {
-		if (strcmp(c->path, path) != 0 || (!any_age && !fresh(c->fetched_ms)))
+		if (strcmp(c->path, path) != 0 || (!any_age && !fresh(d, c->fetched_ms)))
 			continue;
 		rc = 0;
 		v->len = c->len;
@@ -2475,6 +2477,7 @@ int ddb_new(struct aws_client *client, const struct fs_config *cfg,
 		d->opts.scan_segments = DDB_MAX_SCAN_SEGMENTS;
 	if (d->opts.list_max < 1)
 		d->opts.list_max = DDB_DEFAULT_LIST_MAX;
+	d->ttl_ms = cfg->cache ? cache_service_ttl(cfg->cache, AWS_SVC_DYNAMODB) : DDB_TTL_MS;
 	pthread_mutex_init(&d->lock, NULL);
 	out->ops = &ddb_ops;
 	out->be = d;
