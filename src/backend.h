@@ -24,9 +24,8 @@ typedef int (*backend_fill_fn)(void *sink, const char *name, const struct stat *
 
 struct backend_ops {
 	const char *name; /* the folder at the root: "s3", "dynamodb", ... */
-	/* Files whose size is not known before they are read (st_size may be
-	 * 0): opened with direct_io, so the kernel reads to EOF. */
-	bool direct_io;
+	bool direct_io;   /* files bypass the page cache: reads go to read() until
+			   * it returns 0, whatever size getattr reported */
 
 	int (*getattr)(void *be, const char *path, struct stat *st);
 	int (*readdir)(void *be, const char *path, backend_fill_fn fill, void *sink);

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "opts.h"
 #include "s3.h"
+#include "ssm.h"
 #include "stats.h"
 #include "util.h"
 
@@ -286,6 +287,12 @@ int main(int argc, char *argv[])
 		};
 
 		if (ddb_new(client, &cfg, &dopts, &cfg.services[AWS_SVC_DYNAMODB]))
+			die("out of memory");
+	}
+	if (o.services_mask & (1u << AWS_SVC_SSM)) {
+		struct ssm_options so = { .new_type = o.ssm_new_type, .kms_key = o.ssm_kms_key };
+
+		if (ssm_new(client, &cfg, &so, &cfg.services[AWS_SVC_SSM]))
 			die("out of memory");
 	}
 	ctext = config_text(&o, client, creds);

@@ -50,6 +50,8 @@ struct awsfs_opts {
 	char *ddb_json;        /* "plain" or "typed" */
 	int ddb_scan_segments; /* parallel Scan segments of a table listing */
 	int ddb_list_max;      /* items one DynamoDB listing reads at most */
+	char *ssm_new_type;    /* type of new SSM parameters */
+	char *ssm_kms_key;     /* KMS key of new SecureStrings */
 
 	/* Derived after parsing. */
 	unsigned services_mask; /* bit per enum aws_service (S3..SSM) */
