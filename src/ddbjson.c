@@ -1417,7 +1417,8 @@ static int typed_av(const struct jnode *n, struct perr *e, json_t **out)
 					c = v->kids[a].len != v->kids[b].len ||
 					    memcmp(v->kids[a].s, v->kids[b].s, v->kids[a].len);
 				if (c == 0)
-					return pfail(e, -EINVAL, "a set holds the same value twice");
+					return pfail(e, -EINVAL,
+						     "a set holds the same value twice");
 			}
 		}
 		inner = set_from_nodes(v);
@@ -1607,7 +1608,8 @@ int ddbjson_name_decode(const char *name, size_t len, char type, json_t **out)
 	}
 	if (!rc && (b.len == 0 || !utf8_valid(b.data, b.len)))
 		rc = -EINVAL;
-	if (!rc && type == 'N' && (memchr(b.data, '\0', b.len) || !ddbjson_num_valid(b.data, b.len)))
+	if (!rc && type == 'N' &&
+	    (memchr(b.data, '\0', b.len) || !ddbjson_num_valid(b.data, b.len)))
 		rc = -EINVAL;
 	if (!rc) {
 		*out = av_new(type == 'S' ? "S" : "N", json_stringn(b.data, b.len));
@@ -1728,7 +1730,8 @@ int ddbjson_apply_key(json_t *item, const struct ddbjson_key *keys, size_t nkeys
 		if (!want)
 			return -EINVAL;
 		av_type(want, &wv);
-		if (keys[i].type == 'S' && memchr(json_string_value(wv), '\0', json_string_length(wv))) {
+		if (keys[i].type == 'S' &&
+		    memchr(json_string_value(wv), '\0', json_string_length(wv))) {
 			snprintf(why, DDBJSON_WHY_MAX, "key attribute \"%.64s\" holds NUL, which "
 				 "listings cannot show", keys[i].name);
 			return -EINVAL;

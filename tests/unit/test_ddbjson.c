@@ -174,7 +174,8 @@ static void test_render_escapes_and_odd_numbers(void **state)
 	json_t *item = json_object();
 	char *text;
 
-	json_object_set_new(item, "s", json_pack("{s:s%}", "S", "a\0\"\\\x01\x7f\xc3\xa9", (size_t)8));
+	json_object_set_new(item, "s",
+			    json_pack("{s:s%}", "S", "a\0\"\\\x01\x7f\xc3\xa9", (size_t)8));
 	json_object_set_new(item, "n1", json_pack("{s:s}", "N", ".5"));
 	json_object_set_new(item, "n2", json_pack("{s:s}", "N", "+007.50"));
 	json_object_set_new(item, "n3", json_pack("{s:s}", "N", "0.0"));
@@ -247,8 +248,8 @@ static void test_plain_round_trip_keeps_types(void **state)
 
 static void test_plain_without_hint(void **state)
 {
-	json_t *item = parse_ok("{\"a\": [\"x\", \"y\"], \"b\": \"AQID\", \"c\": {\"d\": [1, true, null]}}",
-				DDBJSON_PLAIN, NULL);
+	json_t *item = parse_ok("{\"a\": [\"x\", \"y\"], \"b\": \"AQID\", "
+				"\"c\": {\"d\": [1, true, null]}}", DDBJSON_PLAIN, NULL);
 	json_t *want = load("{\"a\":{\"L\":[{\"S\":\"x\"},{\"S\":\"y\"}]},\"b\":{\"S\":\"AQID\"},"
 			    "\"c\":{\"M\":{\"d\":{\"L\":[{\"N\":\"1\"},{\"BOOL\":true},"
 			    "{\"NULL\":true}]}}}}");
@@ -261,10 +262,12 @@ static void test_plain_without_hint(void **state)
 /* A stored set or binary keeps its type only when the new value fits it. */
 static void test_plain_hints(void **state)
 {
-	json_t *old = load("{\"ss\":{\"SS\":[\"a\"]},\"ns\":{\"NS\":[\"1\"]},\"bs\":{\"BS\":[\"AQ==\"]},"
-			   "\"b\":{\"B\":\"AQ==\"},\"dup\":{\"SS\":[\"a\"]},\"empty\":{\"SS\":[\"a\"]},"
+	json_t *old = load("{\"ss\":{\"SS\":[\"a\"]},\"ns\":{\"NS\":[\"1\"]},"
+			   "\"bs\":{\"BS\":[\"AQ==\"]},\"b\":{\"B\":\"AQ==\"},"
+			   "\"dup\":{\"SS\":[\"a\"]},\"empty\":{\"SS\":[\"a\"]},"
 			   "\"mixed\":{\"NS\":[\"1\"]},\"notb64\":{\"B\":\"AQ==\"},"
-			   "\"nest\":{\"M\":{\"in\":{\"SS\":[\"q\"]},\"l\":{\"L\":[{\"B\":\"AA==\"}]}}},"
+			   "\"nest\":{\"M\":{\"in\":{\"SS\":[\"q\"]},"
+			   "\"l\":{\"L\":[{\"B\":\"AA==\"}]}}},"
 			   "\"numdup\":{\"NS\":[\"1\"]}}");
 	json_t *item = parse_ok("{\"ss\": [\"b\", \"a\"], \"ns\": [3, 2], \"bs\": [\"Ag==\"],"
 				" \"b\": \"AgM=\", \"dup\": [\"a\", \"a\"], \"empty\": [],"
@@ -473,7 +476,8 @@ static void test_item_size(void **state)
 {
 	json_t *item = load("{\"id\":{\"S\":\"abc\"},\"n\":{\"N\":\"123\"},\"b\":{\"B\":\"AQID\"},"
 			    "\"t\":{\"BOOL\":true},\"l\":{\"L\":[{\"S\":\"xy\"}]},"
-			    "\"m\":{\"M\":{\"k\":{\"NULL\":true}}},\"ss\":{\"SS\":[\"a\",\"bc\"]}}");
+			    "\"m\":{\"M\":{\"k\":{\"NULL\":true}}},"
+			    "\"ss\":{\"SS\":[\"a\",\"bc\"]}}");
 	char *big = malloc(DDBJSON_ITEM_MAX + 2);
 	json_t *huge;
 
