@@ -22,6 +22,7 @@
 #include "config.h"
 #include "control.h"
 #include "creds.h"
+#include "ddb.h"
 #include "fs.h"
 #include "http.h"
 #include "log.h"
@@ -279,6 +280,16 @@ int main(int argc, char *argv[])
 	o.gid = (int)cfg.gid;
 	if ((o.services_mask & (1u << AWS_SVC_S3)) && s3_new(client, &cfg, &cfg.services[AWS_SVC_S3]))
 		die("out of memory");
+	if (o.services_mask & (1u << AWS_SVC_DYNAMODB)) {
+		struct ddb_options dopts = {
+			.view = strcmp(o.ddb_json, "typed") == 0 ? DDBJSON_TYPED : DDBJSON_PLAIN,
+			.scan_segments = (unsigned)o.ddb_scan_segments,
+			.list_max = (size_t)o.ddb_list_max,
+		};
+
+		if (ddb_new(client, &cfg, &dopts, &cfg.services[AWS_SVC_DYNAMODB]))
+			die("out of memory");
+	}
 	if ((o.services_mask & (1u << AWS_SVC_SQS)) &&
 	    sqs_new(client, &cfg,
 		    &(struct sqs_options){ .receive_max = (size_t)o.sqs_receive_max,
