@@ -81,6 +81,24 @@ else
 	say "node/npm not found: the dynalite half of the DynamoDB tests will be skipped"
 fi
 
+# fauxqs, the SQS tests' second opinion (npm), into .deps/npm; without node
+# and npm those tests are skipped, nothing else needs it.
+FAUXQS_VERSION=1.9.2
+if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
+	have=$(node -p "require('./.deps/npm/node_modules/fauxqs/package.json').version" \
+		2>/dev/null || true)
+	if [ "$have" != "$FAUXQS_VERSION" ]; then
+		say "npm install fauxqs@$FAUXQS_VERSION (into .deps/npm)"
+		mkdir -p .deps/npm
+		npmlog=$(mktemp /tmp/awsfs-npm.XXXXXX)
+		quiet "$npmlog" npm install --prefix .deps/npm --no-audit --no-fund \
+			"fauxqs@$FAUXQS_VERSION" || die "npm install fauxqs failed"
+		rm -f "$npmlog"
+	fi
+else
+	say "node/npm not found: the fauxqs half of the SQS tests will be skipped"
+fi
+
 if py=$(find_moto_python); then
 	ver=$("$py" -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?')
 	say "moto $ver: $py"

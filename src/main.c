@@ -28,6 +28,7 @@
 #include "log.h"
 #include "opts.h"
 #include "s3.h"
+#include "sqs.h"
 #include "ssm.h"
 #include "stats.h"
 #include "util.h"
@@ -289,6 +290,12 @@ int main(int argc, char *argv[])
 		if (ddb_new(client, &cfg, &dopts, &cfg.services[AWS_SVC_DYNAMODB]))
 			die("out of memory");
 	}
+	if ((o.services_mask & (1u << AWS_SVC_SQS)) &&
+	    sqs_new(client, &cfg,
+		    &(struct sqs_options){ .receive_max = (size_t)o.sqs_receive_max,
+					   .group = o.sqs_group },
+		    &cfg.services[AWS_SVC_SQS]))
+		die("out of memory");
 	if (o.services_mask & (1u << AWS_SVC_SSM)) {
 		struct ssm_options so = { .new_type = o.ssm_new_type, .kms_key = o.ssm_kms_key };
 

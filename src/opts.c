@@ -123,6 +123,11 @@ static const struct opt_def opt_table[] = {
 	{ "ssm_kms_key", OT_STR, F(ssm_kms_key), 0, 0, NULL, "KEYID",
 	  "KMS key of new SecureString parameters\n(default: the account's alias/aws/ssm)",
 	  NULL },
+	{ "sqs_receive_max", OT_INT, F(sqs_receive_max), 1, 100000, "100", "N",
+	  "SQS messages a queue's messages/ folder holds\n"
+	  "(received by listing it, 10 per ReceiveMessage)", NULL },
+	{ "sqs_group", OT_STR, F(sqs_group), 0, 0, "awsfs", "ID",
+	  "MessageGroupId of messages sent to FIFO queues", NULL },
 };
 
 #define NOPTS (sizeof(opt_table) / sizeof(opt_table[0]))

@@ -52,6 +52,8 @@ struct awsfs_opts {
 	int ddb_list_max;      /* items one DynamoDB listing reads at most */
 	char *ssm_new_type;    /* type of new SSM parameters */
 	char *ssm_kms_key;     /* KMS key of new SecureStrings */
+	int sqs_receive_max;   /* messages one listing of messages/ holds */
+	char *sqs_group;       /* MessageGroupId of messages sent to FIFO queues */
 
 	/* Derived after parsing. */
 	unsigned services_mask; /* bit per enum aws_service (S3..SSM) */
