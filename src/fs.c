@@ -4,6 +4,7 @@
  *   /                      root: one folder per enabled service + .awsfs
  *   /<service>/<rest>      -> services[svc] with path "<rest>"
  *   /.awsfs/<rest>         -> control with path "<rest>"
+ *   /<rest>                -> single with path "<rest>" (single-bucket form)
  *
  * Every operation returns 0 or a negative errno straight to FUSE.
  */
@@ -30,6 +31,15 @@ struct open_file {
 	void *fh;
 };
 
+/* A folder opened on a backend with streaming listings. */
+struct open_dir {
+	struct backend *b;
+	void *dh;
+};
+
+/* Offsets 1 and 2 are "." and ".."; the backend's entry n is n + 2. */
+#define FS_DIR_OWN_ENTRIES 2
+
 static struct fs_config *cfg(void)
 {
 	return fuse_get_context()->private_data;
@@ -45,6 +55,17 @@ static int route(const char *path, struct route *r)
 	memset(r, 0, sizeof(*r));
 	if (path[0] != '/')
 		return -EINVAL;
+	if (c->single.ops && strncmp(name, FS_CONTROL_DIR, strlen(FS_CONTROL_DIR)) != 0) {
+		r->b = &c->single;
+		r->rest = name;
+		return 0;
+	}
+	if (c->single.ops && name[strlen(FS_CONTROL_DIR)] != '\0' &&
+	    name[strlen(FS_CONTROL_DIR)] != '/') {
+		r->b = &c->single; /* ".awsfsX": an ordinary name */
+		r->rest = name;
+		return 0;
+	}
 	if (*name == '\0') {
 		r->root = true;
 		r->rest = "";
@@ -107,7 +128,17 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *fc)
 {
 	struct fs_config *c = fuse_get_context()->private_data;
 
-	(void)conn;
+	/* Large transfers (fewer, bigger requests to the backend), and every
+	 * listing as readdirplus, so that the attributes a listing brings
+	 * reach the kernel with the names. */
+	conn->max_write = FS_MAX_IO;
+	if (conn->max_read == 0 || conn->max_read > FS_MAX_IO)
+		conn->max_read = FS_MAX_IO;
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	/* O_TRUNC comes with open, not as a truncate before it: a backend
+	 * that stages writes does not upload an empty file first. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	fc->use_ino = 0;
 	fc->entry_timeout = c->attr_timeout;
 	fc->attr_timeout = c->attr_timeout;
@@ -143,6 +174,31 @@ static int fill_one(void *sink, const char *name, const struct stat *st)
 	return f->filler(f->buf, name, st, 0, st ? FUSE_FILL_DIR_PLUS : 0);
 }
 
+static int fill_at(void *sink, const char *name, const struct stat *st, off_t next)
+{
+	struct fill_ctx *f = sink;
+
+	return f->filler(f->buf, name, st, next + FS_DIR_OWN_ENTRIES,
+			 st ? FUSE_FILL_DIR_PLUS : 0);
+}
+
+/* A streaming listing: "." and ".." here, the rest from the backend. With
+ * non-zero offsets libfuse hands each batch to the kernel as it is filled
+ * instead of buffering the whole folder. */
+static int readdir_stream(struct open_dir *od, void *buf, fuse_fill_dir_t filler, off_t off)
+{
+	struct fill_ctx f = { buf, filler };
+	struct stat st;
+
+	fs_dir_stat(cfg(), &st);
+	if (off < 1 && filler(buf, ".", &st, 1, FUSE_FILL_DIR_PLUS))
+		return 0;
+	if (off < 2 && filler(buf, "..", NULL, 2, 0))
+		return 0;
+	off = off > FS_DIR_OWN_ENTRIES ? off - FS_DIR_OWN_ENTRIES : 0;
+	return od->b->ops->readdir_at(od->b->be, od->dh, off, fill_at, &f);
+}
+
 static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
@@ -152,7 +208,9 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	struct stat st;
 	int rc = route(path, &r);
 
-	(void)off; (void)fi; (void)flags;
+	(void)flags;
+	if (fi->fh)
+		return readdir_stream((struct open_dir *)(uintptr_t)fi->fh, buf, filler, off);
 	if (rc)
 		return rc;
 	fs_dir_stat(c, &st);
@@ -177,14 +235,41 @@ static int fs_opendir(const char *path, struct fuse_file_info *fi)
 	struct stat st;
 	int rc = route(path, &r);
 
-	(void)fi;
+	fi->fh = 0;
 	if (rc || r.root || r.folder_only)
 		return rc;
+	if (r.b->ops->opendir && r.b->ops->readdir_at) {
+		struct open_dir *od = calloc(1, sizeof(*od));
+
+		if (!od)
+			return -ENOMEM;
+		rc = r.b->ops->opendir(r.b->be, r.rest, &od->dh);
+		if (rc) {
+			free(od);
+			return rc;
+		}
+		od->b = r.b;
+		fi->fh = (uint64_t)(uintptr_t)od;
+		return 0;
+	}
 	/* Opening a folder that is not one fails now, not at readdir. */
 	rc = DISPATCH(r, getattr, -ENOSYS, r.rest, &st);
 	if (rc == 0 && !S_ISDIR(st.st_mode))
 		rc = -ENOTDIR;
 	return rc;
+}
+
+static int fs_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	struct open_dir *od = (struct open_dir *)(uintptr_t)fi->fh;
+
+	(void)path;
+	if (od) {
+		if (od->b->ops->releasedir)
+			od->b->ops->releasedir(od->b->be, od->dh);
+		free(od);
+	}
+	return 0;
 }
 
 static int open_common(const char *path, struct fuse_file_info *fi, bool create, mode_t mode)
@@ -438,6 +523,8 @@ static void fs_destroy(void *private_data)
 	for (int i = 0; i < AWS_SVC_COUNT; i++)
 		if (c->services[i].ops && c->services[i].ops->destroy)
 			c->services[i].ops->destroy(c->services[i].be);
+	if (c->single.ops && c->single.ops->destroy)
+		c->single.ops->destroy(c->single.be);
 	if (c->control.ops && c->control.ops->destroy)
 		c->control.ops->destroy(c->control.be);
 }
@@ -448,6 +535,7 @@ static const struct fuse_operations fs_ops = {
 	.getattr = fs_getattr,
 	.readdir = fs_readdir,
 	.opendir = fs_opendir,
+	.releasedir = fs_releasedir,
 	.open = fs_open,
 	.create = fs_create,
 	.read = fs_read,

@@ -83,6 +83,22 @@ static const struct opt_def opt_table[] = {
 	{ "retry_budget", OT_INT, F(retry_budget), 1, 3600, "60", "SEC",
 	  "time one request may spend retrying before the\n"
 	  "caller gets EAGAIN (throttled) or EIO", NULL },
+	{ "readahead", OT_SIZE, F(readahead), 128 << 10, 1LL << 30, "8M", "SIZE",
+	  "S3: largest read-ahead window of a sequential reader", NULL },
+	{ "multipart_threshold", OT_SIZE, F(multipart_threshold), 5LL << 20, 1LL << 30, "16M",
+	  "SIZE", "S3: files from this size go up as multipart uploads", NULL },
+	{ "multipart_size", OT_SIZE, F(multipart_size), 5LL << 20, 5LL << 30, "8M", "SIZE",
+	  "S3: part size of multipart uploads and copies (>= 5M)", NULL },
+	{ "singlepart_copy_limit", OT_SIZE, F(singlepart_copy_limit), 5LL << 20, 5LL << 30, "5G",
+	  "SIZE", "S3: CopyObject up to this size, UploadPartCopy above", NULL },
+	{ "parallel_count", OT_INT, F(parallel_count), 1, 64, "4", "N",
+	  "S3: worker threads for read-ahead and parts", NULL },
+	{ "staging_dir", OT_STR, F(staging_dir), 0, 0, NULL, "DIR",
+	  "S3: where writes are staged (default: $TMPDIR or\n/var/tmp, + /awsfs-UID)", NULL },
+	{ "sse", OT_STR, F(sse), 0, 0, NULL, "TYPE",
+	  "S3: server-side encryption: AES256, aws:kms or\naws:kms:KEYID", NULL },
+	{ "storage_class", OT_STR, F(storage_class), 0, 0, NULL, "CLASS",
+	  "S3: storage class of new objects (STANDARD_IA, ...)", NULL },
 };
 
 #define NOPTS (sizeof(opt_table) / sizeof(opt_table[0]))
