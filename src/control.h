@@ -4,8 +4,11 @@
  *   version   "awsfs VERSION"
  *   stats     JSON counters (stats.h)
  *   config    the options in force, key=value, never a secret
+ *   invalidate  write-only: each line a path or pattern (CloudFront's:
+ *             a trailing '*' takes everything below) dropped from every
+ *             cache layer at close
  *
- * Read-only for now; each open takes a snapshot that reads consistently.
+ * Each open of a readable file takes a snapshot that reads consistently.
  */
 #ifndef AWSFS_CONTROL_H
 #define AWSFS_CONTROL_H

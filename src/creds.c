@@ -1587,7 +1587,7 @@ static int fetch_creds(struct creds_provider *p, enum creds_src only, struct cre
 	if (rc == 0)
 		snprintf(desc, desclen, "%s", f.desc);
 	else if (rc == -ENOKEY && !f.stop && only == SRC_NONE)
-		log_error("no AWS credentials found (tried the environment, profile %s, web "
+		log_info("no AWS credentials found (tried the environment, profile %s, web "
 			  "identity, container credentials and instance metadata%s)", f.profile,
 			  imds_disabled(p) ? " (disabled)" : "");
 	free(f.profile);

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -559,6 +560,113 @@ static const struct fuse_operations fs_ops = {
 	.removexattr = fs_removexattr,
 	.statfs = fs_statfs,
 };
+
+/* The kernel-forget worker: a bounded queue of paths and one thread. */
+#define FS_FORGET_MAX 10000
+
+struct forget_item {
+	struct forget_item *next;
+	char path[];
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct forget_item *head, *tail; /* protected by lock */
+	size_t n;                        /* protected by lock */
+	bool running, stop;              /* protected by lock */
+	pthread_t thread;
+	struct fuse *fuse;
+} forget = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void *forget_worker(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&forget.lock);
+	for (;;) {
+		struct forget_item *it;
+
+		while (!forget.head && !forget.stop)
+			pthread_cond_wait(&forget.cond, &forget.lock);
+		if (forget.stop)
+			break;
+		it = forget.head;
+		forget.head = it->next;
+		if (!forget.head)
+			forget.tail = NULL;
+		forget.n--;
+		pthread_mutex_unlock(&forget.lock);
+		/* -ENOENT: the kernel did not know the path; nothing to do. */
+		fuse_invalidate_path(forget.fuse, it->path);
+		free(it);
+		pthread_mutex_lock(&forget.lock);
+	}
+	pthread_mutex_unlock(&forget.lock);
+	return NULL;
+}
+
+void fs_kernel_forget(void *arg, const char *path)
+{
+	size_t len = strlen(path) + 1;
+	struct forget_item *it;
+
+	(void)arg;
+	pthread_mutex_lock(&forget.lock);
+	if (!forget.running || forget.n >= FS_FORGET_MAX) {
+		pthread_mutex_unlock(&forget.lock);
+		return; /* the attribute timeout bounds the staleness anyway */
+	}
+	it = malloc(sizeof(*it) + len);
+	if (it) {
+		memcpy(it->path, path, len);
+		it->next = NULL;
+		if (forget.tail)
+			forget.tail->next = it;
+		else
+			forget.head = it;
+		forget.tail = it;
+		forget.n++;
+		pthread_cond_signal(&forget.cond);
+	}
+	pthread_mutex_unlock(&forget.lock);
+}
+
+int fs_forget_start(struct fuse *fuse)
+{
+	int rc;
+
+	forget.fuse = fuse;
+	forget.stop = false;
+	rc = pthread_create(&forget.thread, NULL, forget_worker, NULL);
+	if (rc)
+		return -rc;
+	pthread_mutex_lock(&forget.lock);
+	forget.running = true;
+	pthread_mutex_unlock(&forget.lock);
+	return 0;
+}
+
+void fs_forget_stop(void)
+{
+	pthread_mutex_lock(&forget.lock);
+	if (!forget.running) {
+		pthread_mutex_unlock(&forget.lock);
+		return;
+	}
+	forget.running = false;
+	forget.stop = true;
+	pthread_cond_signal(&forget.cond);
+	pthread_mutex_unlock(&forget.lock);
+	pthread_join(forget.thread, NULL);
+	while (forget.head) {
+		struct forget_item *it = forget.head;
+
+		forget.head = it->next;
+		free(it);
+	}
+	forget.tail = NULL;
+	forget.n = 0;
+}
 
 const struct fuse_operations *fs_operations(void)
 {

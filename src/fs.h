@@ -12,6 +12,7 @@
 
 #include "aws.h"
 #include "backend.h"
+#include "cache.h"
 
 #define FS_CONTROL_DIR ".awsfs"
 #define FS_MAX_IO (1u << 20) /* max_read and max_write: 1 MiB requests */
@@ -28,10 +29,23 @@ struct fs_config {
 	mode_t umask;
 	double attr_timeout;                  /* seconds the kernel may cache attributes */
 	time_t mount_time;                    /* mtime of folders that have none */
+	struct cache *cache;                  /* shared by every backend */
 };
 
 /* The operations table for fuse_new; private_data must be a struct fs_config. */
 const struct fuse_operations *fs_operations(void);
+
+/*
+ * Ask the kernel to forget what it caches of a mount path (attributes,
+ * pages), as when the cache saw its content change. Queued and done by a
+ * worker thread: the kernel may call back into the filesystem, which must
+ * not be waiting here. Safe from any thread; a no-op before the loop runs.
+ * Matches cache_changed_fn, so it can be the cache's hook (arg unused).
+ */
+void fs_kernel_forget(void *arg, const char *path);
+/* Start and stop that worker (main, around the FUSE loop). */
+int fs_forget_start(struct fuse *fuse);
+void fs_forget_stop(void);
 
 /* Attributes of a folder/file as awsfs shows them (owner, umask applied). */
 void fs_dir_stat(const struct fs_config *cfg, struct stat *st);

@@ -369,6 +369,34 @@ nomem:
 	return -ENOMEM;
 }
 
+int http_probe(const char *url, char *errmsg, size_t errlen)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	CURLcode cc;
+	CURL *h;
+
+	if (!http.ready)
+		return -EINVAL;
+	h = curl_easy_init();
+	if (!h)
+		return -ENOMEM;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, http.connect_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, http.insecure ? 0L : 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, http.insecure ? 0L : 2L);
+	if (http.ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, http.ca_file);
+	cc = curl_easy_perform(h);
+	if (cc != CURLE_OK)
+		snprintf(errmsg, errlen, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	curl_easy_cleanup(h);
+	return cc == CURLE_OK ? 0 : -EIO;
+}
+
 const char *http_response_header(const struct http_response *resp, const char *name)
 {
 	for (size_t i = 0; i < resp->nheaders; i++)

@@ -85,6 +85,12 @@ int http_perform(const struct http_request *req, struct http_response *resp);
 const char *http_response_header(const struct http_response *resp, const char *name);
 void http_response_free(struct http_response *resp);
 
+/*
+ * Can a connection to url's host and port be opened (and TLS set up for
+ * https)? Nothing is sent. 0, or -EIO with curl's words in errmsg.
+ */
+int http_probe(const char *url, char *errmsg, size_t errlen);
+
 /* Drop this thread's handle (at thread exit; also called at cleanup). */
 void http_thread_cleanup(void);
 

@@ -11,9 +11,9 @@
 #include "log.h"
 
 static int log_stderr = 1;
-static volatile enum log_level log_level = LOG_LVL_WARN;
+static volatile enum log_level log_level = LOG_LVL_NOTICE;
 
-static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const char *const level_names[] = { "error", "warn", "notice", "info", "debug" };
 
 void log_init(int to_stderr, enum log_level level)
 {
@@ -57,7 +57,7 @@ int log_parse_level(const char *s, enum log_level *out)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
 	char line[2048];
 	va_list ap;
 

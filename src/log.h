@@ -9,13 +9,14 @@
 #ifndef AWSFS_LOG_H
 #define AWSFS_LOG_H
 
-enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+/* notice: mount and unmount lines, shown by default; info: more detail. */
+enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* to_stderr: 1 writes to stderr, 0 to syslog (ident "awsfs"). */
 void log_init(int to_stderr, enum log_level level);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
-/* Parse "error", "warn", "info", "debug". Returns 0 or -EINVAL. */
+/* Parse "error", "warn", "notice", "info", "debug". Returns 0 or -EINVAL. */
 int log_parse_level(const char *s, enum log_level *out);
 const char *log_level_name(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...)
@@ -23,6 +24,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_LVL_NOTICE, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_debug(...) \
 	do { \

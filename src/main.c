@@ -18,6 +18,7 @@
 #include <fuse.h>
 
 #include "aws.h"
+#include "cache.h"
 #include "config.h"
 #include "control.h"
 #include "creds.h"
@@ -32,6 +33,8 @@
 #define MAIN_DEFAULT_REGION "us-east-1"
 #define MAIN_ATTR_TIMEOUT_S 1.0
 #define MAIN_MAX_THREADS 64
+#define CURL_ERROR_SIZE_FOR_PROBE 256
+#define MAIN_CACHE_FREE_FLOOR (1ull << 30) /* cache_dir leaves 1 GiB free */
 
 /* Before daemonizing, errors go to stderr whatever the log target. */
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -73,6 +76,28 @@ static void check_mountpoint(const char *mp)
 		    strerror(errno));
 }
 
+/* A mount whose endpoint cannot be reached would only fail later, call by
+ * call: say so now (each distinct endpoint once). */
+static void check_endpoints(struct aws_client *client, unsigned mask)
+{
+	char msg[CURL_ERROR_SIZE_FOR_PROBE];
+
+	for (int i = 0; i < AWS_SVC_STS; i++) {
+		const char *url = aws_client_endpoint(client, (enum aws_service)i);
+		bool seen = false;
+
+		if (!(mask & (1u << i)))
+			continue;
+		for (int j = 0; j < i; j++)
+			if ((mask & (1u << j)) &&
+			    strcmp(url, aws_client_endpoint(client, (enum aws_service)j)) == 0)
+				seen = true;
+		if (!seen && http_probe(url, msg, sizeof(msg)) != 0)
+			die("endpoint %s (%s) is unreachable: %s", url,
+			    aws_service_name((enum aws_service)i), msg);
+	}
+}
+
 /* Endpoint for svc: -o endpoint, AWS_ENDPOINT_URL_<SVC>, AWS_ENDPOINT_URL,
  * the profile's endpoint_url. Caller frees; NULL for AWS's own. */
 static char *endpoint_for(const struct awsfs_opts *o, enum aws_service svc)
@@ -90,6 +115,43 @@ static char *endpoint_for(const struct awsfs_opts *o, enum aws_service svc)
 	if ((v = getenv("AWS_ENDPOINT_URL")) && *v)
 		return strdup(v);
 	return creds_profile_value(o->profile, "endpoint_url");
+}
+
+static int cache_stats(void *arg, struct buf *out)
+{
+	return cache_stats_json(arg, out);
+}
+
+/* The cache every backend shares, from the TTL and size options. */
+static struct cache *make_cache(const struct awsfs_opts *o)
+{
+	const int svc_ttl[AWS_SVC_COUNT] = {
+		[AWS_SVC_S3] = o->s3_ttl, [AWS_SVC_DYNAMODB] = o->ddb_ttl,
+		[AWS_SVC_SQS] = o->sqs_ttl, [AWS_SVC_SSM] = o->ssm_ttl, [AWS_SVC_STS] = -1,
+	};
+	struct cache_opts co = {
+		.min_ttl_ms = (uint64_t)o->min_ttl * 1000,
+		.default_ttl_ms = (uint64_t)o->default_ttl * 1000,
+		.max_ttl_ms = (uint64_t)o->max_ttl * 1000,
+		.negative_ttl_ms = (uint64_t)o->negative_ttl * 1000,
+		.mem_bytes = o->cache_mem,
+		.dir = o->cache_dir,
+		.disk_bytes = o->cache_size,
+		.disk_free_floor = MAIN_CACHE_FREE_FLOOR,
+	};
+	struct cache *c;
+	int rc;
+
+	if (o->min_ttl > o->max_ttl)
+		die("min_ttl (%d) is more than max_ttl (%d)", o->min_ttl, o->max_ttl);
+	for (int i = 0; i < AWS_SVC_COUNT; i++)
+		co.service_ttl_ms[i] = svc_ttl[i] < 0 ? -1 : (int64_t)svc_ttl[i] * 1000;
+	rc = cache_new(&co, NULL, &c);
+	if (rc)
+		die("cache_dir %s: %s", o->cache_dir ? o->cache_dir : "-", strerror(-rc));
+	cache_set_changed_hook(c, fs_kernel_forget, NULL);
+	stats_set_extra("cache", cache_stats, c);
+	return c;
 }
 
 static char *config_text(const struct awsfs_opts *o, struct aws_client *client,
@@ -116,7 +178,7 @@ static char *config_text(const struct awsfs_opts *o, struct aws_client *client,
 
 int main(int argc, char *argv[])
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct awsfs_opts o;
 	struct fs_config cfg;
 	struct aws_client_options copts = { 0 };
@@ -131,7 +193,12 @@ int main(int argc, char *argv[])
 	char err[512];
 	int rc;
 
-	if (opts_parse(&args, &o, err, sizeof(err))) {
+	/* An allocated copy, so that config options can be inserted. */
+	for (int i = 0; i < argc; i++)
+		if (fuse_opt_add_arg(&args, argv[i]))
+			die("out of memory");
+	if (opts_load_config(&args, err, sizeof(err)) ||
+	    opts_parse(&args, &o, err, sizeof(err))) {
 		fprintf(stderr, "awsfs: %s\n", err);
 		fprintf(stderr, "Try 'awsfs --help'.\n");
 		return 1;
@@ -193,6 +260,7 @@ int main(int argc, char *argv[])
 	rc = aws_client_new(&copts, creds, &client);
 	if (rc)
 		die("bad endpoint: %s", strerror(-rc));
+	check_endpoints(client, o.services_mask);
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.services_mask = o.services_mask;
@@ -200,6 +268,7 @@ int main(int argc, char *argv[])
 	cfg.gid = o.gid >= 0 ? (gid_t)o.gid : getgid();
 	cfg.umask = o.umask >= 0 ? (mode_t)o.umask : 022;
 	cfg.attr_timeout = MAIN_ATTR_TIMEOUT_S;
+	cfg.cache = make_cache(&o);
 	cfg.mount_time = time(NULL);
 	o.uid = (int)cfg.uid;
 	o.gid = (int)cfg.gid;
@@ -245,7 +314,7 @@ int main(int argc, char *argv[])
 		die("cannot set up FUSE (see the message above)");
 	if (fuse_mount(fuse, o.mountpoint) != 0)
 		die("cannot mount on %s", o.mountpoint);
-	log_info("mounted %s (region %s, credentials from %s)", o.mountpoint, region,
+	log_notice("mounted %s (region %s, credentials from %s)", o.mountpoint, region,
 		 creds_source(creds));
 	if (fuse_daemonize(o.foreground) != 0) {
 		fuse_unmount(fuse);
@@ -258,6 +327,10 @@ int main(int argc, char *argv[])
 		die("cannot set signal handlers");
 	}
 
+	if (fs_forget_start(fuse) != 0) {
+		fuse_unmount(fuse);
+		die("cannot start a thread");
+	}
 	loop = fuse_loop_cfg_create();
 	if (!loop) {
 		fuse_unmount(fuse);
@@ -267,15 +340,18 @@ int main(int argc, char *argv[])
 	fuse_loop_cfg_set_idle_threads(loop, 8);
 	rc = fuse_loop_mt(fuse, loop);
 	fuse_loop_cfg_destroy(loop);
+	fs_forget_stop();
 
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 	fuse_unmount(fuse);
 	fuse_destroy(fuse);
-	log_info("unmounted %s: %llu requests, %llu retries, %llu errors", o.mountpoint,
+	log_notice("unmounted %s: %llu requests, %llu retries, %llu errors", o.mountpoint,
 		 (unsigned long long)stats_total(NULL, STATS_REQUESTS),
 		 (unsigned long long)stats_total(NULL, STATS_RETRIES),
 		 (unsigned long long)stats_total(NULL, STATS_ERRORS));
 
+	stats_set_extra(NULL, NULL, NULL);
+	cache_free(cfg.cache);
 	aws_client_free(client);
 	creds_provider_free(creds);
 	http_global_cleanup();
@@ -284,5 +360,7 @@ int main(int argc, char *argv[])
 	free(region);
 	opts_free(&o);
 	fuse_opt_free_args(&args);
-	return rc ? 1 : 0;
+	/* The loop returns the signal that ended it (SIGTERM, SIGINT): a
+	 * clean unmount. Only a negative value is a failure. */
+	return rc < 0 ? 1 : 0;
 }

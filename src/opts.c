@@ -38,7 +38,7 @@ struct opt_def {
 
 #define F(field) offsetof(struct awsfs_opts, field)
 
-static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
+static const char *const log_levels[] = { "error", "warn", "notice", "info", "debug", NULL };
 static const char *const retry_modes[] = { "standard", "adaptive", NULL };
 
 static const struct opt_def opt_table[] = {
@@ -62,7 +62,7 @@ static const struct opt_def opt_table[] = {
 	{ "services", OT_STR, F(services), 0, 0, "s3,dynamodb,sqs,ssm", "LIST",
 	  "services to show, comma-separated", NULL },
 	{ "log_level", OT_STR, F(log_level), 0, 0, NULL, "LEVEL",
-	  "error, warn, info or debug (default: warn; debug with -d)", log_levels },
+	  "error, warn, notice, info or debug (default: notice;\ndebug with -d)", log_levels },
 	{ "connect_timeout", OT_INT, F(connect_timeout), 1, 3600, "10", "SEC",
 	  "TCP/TLS connect timeout", NULL },
 	{ "readwrite_timeout", OT_INT, F(readwrite_timeout), 0, 86400, "0", "SEC",
@@ -80,6 +80,30 @@ static const struct opt_def opt_table[] = {
 	{ "retry_mode", OT_STR, F(retry_mode), 0, 0, "standard", "MODE",
 	  "standard, or adaptive (adds the SDKs' client-side\nrate limiter)",
 	  retry_modes },
+	{ "min_ttl", OT_INT, F(min_ttl), 0, 31536000, "0", "SEC",
+	  "shortest time anything is cached (CloudFront's Minimum TTL)", NULL },
+	{ "default_ttl", OT_INT, F(default_ttl), 0, 31536000, "10", "SEC",
+	  "how long entries are cached when nothing else says\n"
+	  "(86400 gives CloudFront's one day)", NULL },
+	{ "max_ttl", OT_INT, F(max_ttl), 0, 31536000, "31536000", "SEC",
+	  "longest time anything is cached, even when an object's\n"
+	  "Cache-Control asks for more", NULL },
+	{ "negative_ttl", OT_INT, F(negative_ttl), 0, 31536000, "5", "SEC",
+	  "how long a name that does not exist is remembered", NULL },
+	{ "s3_ttl", OT_INT, F(s3_ttl), -1, 31536000, "-1", "SEC",
+	  "TTL of S3 listings, attributes and data (-1: default_ttl)", NULL },
+	{ "ddb_ttl", OT_INT, F(ddb_ttl), -1, 31536000, "-1", "SEC",
+	  "TTL of DynamoDB tables and items (-1: default_ttl)", NULL },
+	{ "ssm_ttl", OT_INT, F(ssm_ttl), -1, 31536000, "-1", "SEC",
+	  "TTL of SSM parameters (-1: default_ttl)", NULL },
+	{ "sqs_ttl", OT_INT, F(sqs_ttl), -1, 31536000, "-1", "SEC",
+	  "TTL of SQS queue lists and attributes (-1: default_ttl)", NULL },
+	{ "cache_mem", OT_SIZE, F(cache_mem), 1 << 20, 1ll << 40, "64M", "SIZE",
+	  "memory the cache may hold (LRU)", NULL },
+	{ "cache_dir", OT_STR, F(cache_dir), 0, 0, NULL, "DIR",
+	  "keep object data on disk here too (0700; files 0600)", NULL },
+	{ "cache_size", OT_SIZE, F(cache_size), 1 << 20, 1ll << 50, "1G", "SIZE",
+	  "disk the cache_dir may use (LRU; 1 GiB of free space is\nalways left)", NULL },
 	{ "retry_budget", OT_INT, F(retry_budget), 1, 3600, "60", "SEC",
 	  "time one request may spend retrying before the\n"
 	  "caller gets EAGAIN (throttled) or EIO", NULL },
@@ -221,6 +245,11 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		}
 		if (IN_LIST(arg, fuse_passthrough))
 			return 1; /* libfuse's */
+		if (st->raw[svc_idx] && !strchr(arg, '=')) {
+			snprintf(st->err, st->errlen,
+				 "unknown service '%s' in services= (s3, dynamodb, sqs, ssm)", arg);
+			return -1;
+		}
 		snprintf(st->err, st->errlen, "unknown option '-o %s' (see awsfs --help)", arg);
 		return -1;
 	default:
@@ -421,7 +450,7 @@ int opts_parse(struct fuse_args *args, struct awsfs_opts *out, char *err, size_t
 	}
 	if (parse_services(o, err, errlen))
 		goto out;
-	o->level = o->debug ? LOG_LVL_DEBUG : LOG_LVL_WARN;
+	o->level = o->debug ? LOG_LVL_DEBUG : LOG_LVL_NOTICE;
 	if (o->log_level)
 		log_parse_level(o->log_level, &o->level);
 
@@ -453,6 +482,124 @@ out:
 	free(st.pos[0]);
 	free(st.pos[1]);
 	return rc;
+}
+
+#define OPTS_CONFIG_MAX (64u << 10)
+
+/* key, or key=value, with value's commas escaped for fuse_opt. */
+static int config_arg(const char *key, const char *value, char **out)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, 8192);
+	rc = buf_puts(&b, key);
+	if (!rc && value) {
+		rc = buf_putc(&b, '=');
+		for (const char *p = value; *p && !rc; p++) {
+			if (*p == ',' || *p == '\\')
+				rc = buf_putc(&b, '\\');
+			if (!rc)
+				rc = buf_putc(&b, *p);
+		}
+	}
+	if (rc) {
+		buf_free(&b);
+		return rc;
+	}
+	*out = buf_detach(&b);
+	return *out ? 0 : -ENOMEM;
+}
+
+static bool known_key(const char *key)
+{
+	char probe[256];
+
+	if (table_index(key) >= 0 || IN_LIST(key, mount_only) || IN_LIST(key, fuse_passthrough))
+		return true;
+	snprintf(probe, sizeof(probe), "%s=", key);
+	return IN_LIST(probe, fuse_passthrough) || IN_LIST(probe, mount_only);
+}
+
+/* Insert one file's options at *pos. A missing file is not an error. */
+static int load_config_file(struct fuse_args *args, const char *path, int *pos, char *err,
+			    size_t errlen)
+{
+	char *text = NULL, *line, *next;
+	unsigned lineno = 0;
+	int rc;
+
+	rc = util_read_file(path, OPTS_CONFIG_MAX, &text, NULL);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc) {
+		snprintf(err, errlen, "config file %s: %s", path, strerror(-rc));
+		return -EINVAL;
+	}
+	for (line = text; line && *line; line = next) {
+		char *key, *value = NULL, *eq, *end, *arg = NULL;
+
+		lineno++;
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		while (*line == ' ' || *line == '\t')
+			line++;
+		end = line + strlen(line);
+		while (end > line && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+			*--end = '\0';
+		if (*line == '\0' || *line == '#')
+			continue;
+		key = line;
+		eq = strchr(line, '=');
+		if (eq) {
+			value = eq + 1;
+			while (*value == ' ' || *value == '\t')
+				value++;
+			for (end = eq; end > key && (end[-1] == ' ' || end[-1] == '\t'); end--)
+				;
+			*end = '\0';
+		}
+		if (!known_key(key)) {
+			snprintf(err, errlen, "%s:%u: unknown option '%s' (see awsfs --help)", path,
+				 lineno, key);
+			rc = -EINVAL;
+			break;
+		}
+		rc = config_arg(key, value, &arg);
+		if (!rc && (fuse_opt_insert_arg(args, (*pos)++, "-o") ||
+			    fuse_opt_insert_arg(args, (*pos)++, arg)))
+			rc = -ENOMEM;
+		free(arg);
+		if (rc) {
+			snprintf(err, errlen, "%s:%u: %s", path, lineno, strerror(-rc));
+			break;
+		}
+	}
+	free(text);
+	return rc ? -EINVAL : 0;
+}
+
+int opts_load_config(struct fuse_args *args, char *err, size_t errlen)
+{
+	const char *only = getenv("AWSFS_CONFIG"), *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+	char user[4096];
+	int pos = 1, rc;
+
+	err[0] = '\0';
+	if (only && *only)
+		return load_config_file(args, only, &pos, err, errlen);
+	rc = load_config_file(args, "/etc/awsfs.conf", &pos, err, errlen);
+	if (rc)
+		return rc;
+	if (xdg && *xdg)
+		snprintf(user, sizeof(user), "%s/awsfs/config", xdg);
+	else if (home && *home)
+		snprintf(user, sizeof(user), "%s/.config/awsfs/config", home);
+	else
+		return 0;
+	return load_config_file(args, user, &pos, err, errlen);
 }
 
 void opts_free(struct awsfs_opts *o)

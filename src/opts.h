@@ -51,6 +51,11 @@ struct awsfs_opts {
 	char *staging_dir;
 	char *sse;
 	char *storage_class;
+	int min_ttl, default_ttl, max_ttl, negative_ttl; /* cache, seconds */
+	int s3_ttl, ddb_ttl, ssm_ttl, sqs_ttl;           /* -1: default_ttl */
+	uint64_t cache_mem;    /* bytes */
+	char *cache_dir;       /* object data on disk, or NULL */
+	uint64_t cache_size;   /* bytes of cache_dir */
 
 	/* Derived after parsing. */
 	unsigned services_mask; /* bit per enum aws_service (S3..SSM) */
@@ -69,6 +74,15 @@ struct awsfs_opts {
  */
 int opts_parse(struct fuse_args *args, struct awsfs_opts *o, char *err, size_t errlen);
 void opts_free(struct awsfs_opts *o);
+
+/*
+ * Put the config files' options in front of the command line's (which win):
+ * /etc/awsfs.conf, then ~/.config/awsfs/config ($XDG_CONFIG_HOME), or only
+ * the file $AWSFS_CONFIG names. Lines are "key=value" or "key" as in -o,
+ * '#' starts a comment. A missing file is fine; an unreadable one or an
+ * unknown key is -EINVAL with "FILE:LINE: ..." in err.
+ */
+int opts_load_config(struct fuse_args *args, char *err, size_t errlen);
 /* Usage and the list of every option, with defaults. */
 void opts_help(FILE *out, const char *progname);
 /* key=value lines of what is in force (no secrets). */

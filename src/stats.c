@@ -22,6 +22,17 @@ static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct stats_row rows[STATS_MAX_ROWS]; /* protected by stats_lock */
 static size_t nrows;                          /* protected by stats_lock */
 
+static const char *extra_name;                      /* set once at start-up */
+static int (*extra_fn)(void *arg, struct buf *out);
+static void *extra_arg;
+
+void stats_set_extra(const char *name, int (*fn)(void *arg, struct buf *out), void *arg)
+{
+	extra_name = name;
+	extra_fn = fn;
+	extra_arg = arg;
+}
+
 static const char *const field_names[STATS_NFIELDS] = {
 	"requests", "errors", "retries", "throttles", "bytes_in", "bytes_out",
 };
@@ -108,9 +119,14 @@ int stats_dump_json(struct buf *out)
 		rc = buf_printf(out, "%s  \"total\": ", first_service ? "" : ",\n");
 	if (!rc)
 		rc = dump_fields(out, total);
+	pthread_mutex_unlock(&stats_lock);
+	if (!rc && extra_fn) {
+		rc = buf_printf(out, ",\n  \"%s\": ", extra_name);
+		if (!rc)
+			rc = extra_fn(extra_arg, out);
+	}
 	if (!rc)
 		rc = buf_puts(out, "\n}\n");
-	pthread_mutex_unlock(&stats_lock);
 	return rc;
 }
 

@@ -29,6 +29,10 @@ void stats_add(const char *service, const char *op, enum stats_field field, uint
 uint64_t stats_total(const char *service, enum stats_field field);
 /* The whole table as JSON: {"s3": {"ListBuckets": {"requests": 1, ...}}, "total": {...}}. */
 int stats_dump_json(struct buf *out);
+/* A section another module adds to the stats JSON: fn appends one JSON
+ * value, shown under name. One extra section at most. */
+void stats_set_extra(const char *name, int (*fn)(void *arg, struct buf *out), void *arg);
+
 /* Forget everything (tests). */
 void stats_reset(void);
 

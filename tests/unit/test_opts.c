@@ -68,7 +68,7 @@ static void test_defaults(void **state)
 	assert_int_equal(o.umask, 022);
 	assert_string_equal(o.services, "s3,dynamodb,sqs,ssm");
 	assert_int_equal(o.services_mask, 0xf);
-	assert_int_equal(o.level, LOG_LVL_WARN);
+	assert_int_equal(o.level, LOG_LVL_NOTICE);
 	opts_free(&o);
 	fuse_opt_free_args(&args);
 }
@@ -167,6 +167,7 @@ static void test_refusals(void **state)
 	expect_refused("mountpoint", NULL);
 	expect_refused("/nonexistent/awsfs", "/nonexistent/awsfs", NULL);
 	expect_refused("sns", "-o", "services=s3,sns", tmpdir, NULL);
+	expect_refused("service 'sns'", "-o", "services=sns,s3", tmpdir, NULL);
 	expect_refused("connect_timeout", "-o", "connect_timeout=abc", tmpdir, NULL);
 	expect_refused("connect_timeout", "-o", "connect_timeout=0", tmpdir, NULL);
 	expect_refused("umask", "-o", "umask=999", tmpdir, NULL);

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Install what awsfs needs to build, test and run its demo, on Debian or
+# Ubuntu, as root. Idempotent: when everything is there it installs nothing
+# and does not touch apt's lists. Quiet unless something fails.
+#
+# Also checks that a python3 with moto (the AWS emulator the tests and the
+# demo start) exists: pyenv's python3 on these machines, or the one named by
+# AWSFS_MOTO_PYTHON.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+AWSFS_SCRIPT=install-deps
+. scripts/lib.sh
+
+PKGS=(
+	build-essential autoconf automake libtool pkg-config
+	libfuse3-dev fuse3
+	libcurl4-openssl-dev libssl-dev libjansson-dev libexpat1-dev
+	libcmocka-dev
+	python3-pytest python3-boto3 python3-botocore
+	attr jq curl ca-certificates groff-base util-linux mount procps
+)
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null 2>&1 || die "run as root (or install sudo)"
+	SUDO=(sudo)
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing+=("$p")
+	fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+	command -v apt-get >/dev/null 2>&1 || die "apt-get not found: install by hand: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	log=$(mktemp /tmp/awsfs-install-deps.XXXXXX)
+	trap 'rm -f "$log"' EXIT
+	apt_install() {
+		"${SUDO[@]}" apt-get install -y -qq --no-install-recommends \
+			-o Dpkg::Use-Pty=0 "${missing[@]}"
+	}
+	apt_update() { "${SUDO[@]}" apt-get update -qq; }
+	# Refresh the lists first when they are missing or older than a day.
+	if ! find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null \
+		| grep -q .; then
+		say "apt-get update"
+		quiet "$log" apt_update || die "apt-get update failed"
+	fi
+	say "installing ${missing[*]}"
+	if ! apt_install >"$log" 2>&1; then
+		# Stale lists are the usual cause: refresh once and try again.
+		quiet "$log" apt_update || die "apt-get update failed"
+		quiet "$log" apt_install || die "apt-get install failed"
+	fi
+	say "installed ${#missing[@]} package(s)"
+else
+	say "all ${#PKGS[@]} packages present"
+fi
+
+[ -e /dev/fuse ] || say "warning: /dev/fuse is missing: mounting will fail (load the fuse module)"
+command -v fusermount3 >/dev/null 2>&1 || die "fusermount3 not found after installing fuse3"
+
+if py=$(find_moto_python); then
+	ver=$("$py" -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?')
+	say "moto $ver: $py"
+else
+	cat >&2 <<'EOF'
+install-deps: no python3 with moto found.
+  The integration tests and the demo run moto's server (python3 -m moto.server).
+  Install it into a python3 with: pip install 'moto[server]'
+  and, if that python3 is not the one on PATH (or pyenv's), point to it with
+  AWSFS_MOTO_PYTHON=/path/to/python3.
+EOF
+	exit 1
+fi
