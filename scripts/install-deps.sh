@@ -18,6 +18,7 @@ PKGS=(
 	libcmocka-dev
 	python3-pytest python3-boto3 python3-botocore
 	attr jq curl ca-certificates groff-base util-linux mount procps
+	s3fs rsync
 )
 
 SUDO=()
