@@ -177,3 +177,218 @@ def test_df_works(s3):
     assert "awsfs" in r.stdout.decode()
     sv = os.statvfs(b)
     assert sv.f_namemax == 255 and sv.f_bavail > 0
+
+
+# ---------------------------------------------------------------------------
+# reads
+# ---------------------------------------------------------------------------
+
+def test_cat_head_tail_dd_read_ranges(s3, boto, proxy):
+    m, b = s3
+    data = os.urandom(3 * MiB + 123)
+    boto.s3.put_object(Bucket=BUCKET, Key="blob.bin", Body=data)
+    p = os.path.join(b, "blob.bin")
+    assert file_sha(p) == sha(data)
+    assert run("head", "-c", "10", p).stdout == data[:10]
+    assert run("tail", "-c", "7", p).stdout == data[-7:]
+    r = run("dd", "if=" + p, "bs=1000", "skip=2000", "count=3", "status=none")
+    assert r.stdout == data[2000000:2003000]
+    dst = os.path.join(m.path, "..", "copy.bin")
+    shutil.copyfile(p, dst)
+    with open(dst, "rb") as f:
+        assert f.read() == data
+    os.unlink(dst)
+
+
+def test_one_byte_read_of_a_large_object_is_one_small_range(s3, boto, proxy):
+    m, b = s3
+    boto.s3.put_object(Bucket=BUCKET, Key="big.bin", Body=os.urandom(24 * MiB))
+    p = os.path.join(b, "big.bin")
+    os.stat(p)
+    proxy.reset()
+    with open(p, "rb") as f:
+        f.seek(20 * MiB)
+        assert len(f.read(1)) == 1
+    got = ops(proxy)
+    assert got == {"GetObject": 1}, got
+    # the answer carried a small range, not the object
+    assert proxy.requests[0].status == 206
+
+
+def test_sequential_read_reads_ahead_in_parallel_parts(s3, boto, proxy):
+    m, b = s3
+    data = os.urandom(20 * MiB)
+    boto.s3.put_object(Bucket=BUCKET, Key="seq.bin", Body=data)
+    p = os.path.join(b, "seq.bin")
+    os.stat(p)
+    proxy.reset()
+    assert file_sha(p) == sha(data)
+    n = ops(proxy).get("GetObject", 0)
+    # parts of 1 MiB, not one request per kernel read (128 KiB)
+    assert 15 <= n <= 40, n
+
+
+def test_read_of_a_missing_object_is_enoent(s3, boto):
+    m, b = s3
+    boto.s3.put_object(Bucket=BUCKET, Key="gone.txt", Body=b"x")
+    p = os.path.join(b, "gone.txt")
+    os.stat(p)
+    boto.s3.delete_object(Bucket=BUCKET, Key="gone.txt")
+    time.sleep(6)  # past the snapshot and the kernel's attribute timeout
+    with pytest.raises(FileNotFoundError):
+        open(p, "rb").read()
+
+
+# ---------------------------------------------------------------------------
+# writes
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [1, 5 * MiB - 1, 5 * MiB + 1, 64 * MiB])
+def test_write_then_read_checksums(s3, boto, proxy, size, tmp_path):
+    m, b = s3
+    src = tmp_path / "src.bin"
+    data = os.urandom(size)
+    src.write_bytes(data)
+    dst = os.path.join(b, "w%d.bin" % size)
+    proxy.reset()
+    run("cp", str(src), dst)
+    got = ops(proxy)
+    assert got.get("HeadObject", 0) <= 1, got  # the kernel's lookup before create
+    if size >= 16 * MiB:
+        assert got.get("CreateMultipartUpload") == 1, got
+        assert got.get("UploadPart") == -(-size // (8 * MiB)), got
+        assert got.get("CompleteMultipartUpload") == 1, got
+    else:
+        assert got.get("PutObject") == 1, got
+    assert sha(obj(boto, "w%d.bin" % size)) == sha(data)
+    assert file_sha(dst) == sha(data)
+    assert os.stat(dst).st_size == size
+
+
+def test_create_overwrite_append_truncate(s3, boto):
+    m, b = s3
+    p = os.path.join(b, "f.txt")
+    with open(p, "w") as f:
+        f.write("one\n")
+    assert obj(boto, "f.txt") == b"one\n"
+    with open(p, "w") as f:
+        f.write("two\n")
+    assert obj(boto, "f.txt") == b"two\n"
+    run("sh", "-c", "echo three >> '%s'" % p)
+    assert obj(boto, "f.txt") == b"two\nthree\n"
+    with open(p, "rb") as f:
+        assert f.read() == b"two\nthree\n"
+    os.truncate(p, 3)
+    assert obj(boto, "f.txt") == b"two"
+    run("truncate", "-s", "10", p)
+    assert obj(boto, "f.txt") == b"two" + b"\0" * 7
+    with open(p, "r+b") as f:
+        f.seek(5)
+        f.write(b"XY")
+    assert obj(boto, "f.txt") == b"two\0\0XY\0\0\0"
+    assert os.stat(p).st_size == 10
+    run("touch", os.path.join(b, "empty"))
+    assert obj(boto, "empty") == b""
+
+
+def test_random_writes_into_a_large_file(s3, boto, tmp_path):
+    m, b = s3
+    data = bytearray(os.urandom(20 * MiB))
+    p = os.path.join(b, "rand.bin")
+    with open(p, "wb") as f:
+        f.write(data)
+    with open(p, "r+b") as f:
+        for off in (0, 9 * MiB - 3, 17 * MiB, 20 * MiB - 1):
+            f.seek(off)
+            f.write(b"ZZZZ")
+            data[off:off + 4] = b"ZZZZ"
+    assert sha(obj(boto, "rand.bin")) == sha(bytes(data))
+    assert file_sha(p) == sha(bytes(data))
+
+
+def test_cp_r_and_rsync_in(s3, boto, tmp_path):
+    m, b = s3
+    src = tmp_path / "tree"
+    (src / "sub" / "deeper").mkdir(parents=True)
+    files = {"a.txt": b"A" * 10, "sub/b.bin": os.urandom(70000),
+             "sub/deeper/c": b"", "sub/deeper/d d": b"spaces"}
+    for k, v in files.items():
+        (src / k).write_bytes(v)
+    run("cp", "-r", str(src), os.path.join(b, "cp"))
+    for k, v in files.items():
+        assert obj(boto, "cp/" + k) == v
+        with open(os.path.join(b, "cp", k), "rb") as f:
+            assert f.read() == v
+    run("rsync", "-a", str(src) + "/", os.path.join(b, "rs") + "/")
+    for k, v in files.items():
+        assert obj(boto, "rs/" + k) == v
+    r = run("rsync", "-a", "-i", str(src) + "/", os.path.join(b, "rs") + "/")
+    assert r.stdout.strip() == b"", r.stdout  # nothing left to send
+    assert not [k for k in keys(boto, prefix="rs/") if "/." in k]  # no temp files left
+
+
+def test_no_head_before_or_after_create_in_a_new_folder(s3, boto, proxy):
+    m, b = s3
+    os.mkdir(os.path.join(b, "fresh"))
+    proxy.reset()
+    for i in range(5):
+        with open(os.path.join(b, "fresh", "n%d" % i), "wb") as f:
+            f.write(b"x")
+    got = ops(proxy)
+    assert got == {"PutObject": 5}, got
+
+
+def test_failed_upload_is_eio_and_keeps_the_data(mount, proxy, boto, tmp_path):
+    boto.s3.create_bucket(Bucket=BUCKET)
+    staging = tmp_path / "staging"
+    m = mount("-o", "services=s3,staging_dir=%s,retries=1" % staging)
+    b = m.join("s3", BUCKET)
+    from sigproxy import CannedResponse
+
+    def fault(info):
+        if info.op in ("PutObject", "UploadPart"):
+            return CannedResponse(500, [("Content-Type", "application/xml")],
+                                  b"<Error><Code>InternalError</Code></Error>")
+        return None
+    proxy.fault_hook = fault
+    p = os.path.join(b, "lost.txt")
+    f = open(p, "wb")
+    f.write(b"precious")
+    with pytest.raises(OSError) as e:
+        f.close()
+    assert e.value.errno == 5  # EIO
+    proxy.fault_hook = None
+    kept = [x for x in staging.iterdir()]
+    assert len(kept) == 1 and kept[0].read_bytes() == b"precious"
+    assert oct(staging.stat().st_mode & 0o777) == "0o700"
+    assert oct(kept[0].stat().st_mode & 0o777) == "0o600"
+    assert str(kept[0]) in m.log()
+    assert "upload failed" in m.log()
+
+
+def test_failed_multipart_upload_is_aborted(mount, proxy, boto, tmp_path):
+    boto.s3.create_bucket(Bucket=BUCKET)
+    staging = tmp_path / "staging"
+    m = mount("-o", "services=s3,staging_dir=%s,retries=1" % staging)
+    b = m.join("s3", BUCKET)
+    from sigproxy import CannedResponse
+    seen = []
+
+    def fault(info):
+        if info.op == "UploadPart":
+            seen.append(1)
+            if len(seen) == 2:
+                return CannedResponse(500, [("Content-Type", "application/xml")],
+                                      b"<Error><Code>InternalError</Code></Error>")
+        return None
+    proxy.fault_hook = fault
+    data = os.urandom(40 * MiB)
+    f = open(os.path.join(b, "big"), "wb")
+    f.write(data)
+    with pytest.raises(OSError):
+        f.close()
+    proxy.fault_hook = None
+    assert proxy.count("s3", "AbortMultipartUpload") == 1
+    assert boto.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    kept = list(staging.iterdir())
+    assert len(kept) == 1 and file_sha(kept[0]) == sha(data)
