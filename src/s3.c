@@ -1560,10 +1560,8 @@ static int edit_meta(struct s3 *s, const char *path, meta_edit_fn edit, void *ar
 		if (rc == 0)
 			rc = s3_put(s, &target, path, "", 0, &m);
 	} else if (rc == 0) {
-		if (!m.has_mode) {
-			m.mode = st.st_mode;
-			m.has_mode = true;
-		}
+		if (!m.has_mode)
+			m.mode = st.st_mode; /* the type, should chmod set the rest */
 		rc = edit(&m, arg);
 		if (rc == 0)
 			rc = s3_copy(s, &target, &target, path, m.size, &m);

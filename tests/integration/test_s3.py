@@ -392,3 +392,268 @@ def test_failed_multipart_upload_is_aborted(mount, proxy, boto, tmp_path):
     assert boto.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     kept = list(staging.iterdir())
     assert len(kept) == 1 and file_sha(kept[0]) == sha(data)
+
+
+# ---------------------------------------------------------------------------
+# rename, delete, folders
+# ---------------------------------------------------------------------------
+
+def test_mv_file_is_copy_and_delete(s3, boto, proxy):
+    m, b = s3
+    boto.s3.put_object(Bucket=BUCKET, Key="old.txt", Body=b"payload",
+                       Metadata={"color": "blue"})
+    os.listdir(b)
+    proxy.reset()
+    run("mv", os.path.join(b, "old.txt"), os.path.join(b, "new.txt"))
+    got = ops(proxy)
+    assert got.get("CopyObject") == 1 and got.get("DeleteObject") == 1, got
+    assert got.get("GetObject", 0) == 0 and got.get("PutObject", 0) == 0, got
+    assert keys(boto) == ["new.txt"]
+    h = boto.s3.head_object(Bucket=BUCKET, Key="new.txt")
+    assert h["Metadata"] == {"color": "blue"}
+    assert obj(boto, "new.txt") == b"payload"
+    assert os.listdir(b) == ["new.txt"]
+
+
+def test_mv_folder_moves_every_key_across_pages(s3, boto, proxy):
+    m, b = s3
+    put_many(boto, "src/sub/k", 1100)
+    boto.s3.put_object(Bucket=BUCKET, Key="src/", Body=b"")
+    boto.s3.put_object(Bucket=BUCKET, Key="src/top", Body=b"t")
+    run("mv", os.path.join(b, "src"), os.path.join(b, "dst"))
+    left = keys(boto, prefix="src")
+    moved = keys(boto, prefix="dst/")
+    assert left == []
+    assert len(moved) == 1102 and "dst/" in moved and "dst/top" in moved
+    assert sorted(os.listdir(b)) == ["dst"]
+    assert len(os.listdir(os.path.join(b, "dst", "sub"))) == 1100
+
+
+def test_large_copy_uses_upload_part_copy(mount, proxy, boto):
+    boto.s3.create_bucket(Bucket=BUCKET)
+    data = os.urandom(12 * MiB)
+    boto.s3.put_object(Bucket=BUCKET, Key="big", Body=data)
+    m = mount("-o", "services=s3,singlepart_copy_limit=5M,multipart_size=5M")
+    b = m.join("s3", BUCKET)
+    proxy.reset()
+    run("mv", os.path.join(b, "big"), os.path.join(b, "moved"))
+    got = ops(proxy)
+    assert got.get("UploadPartCopy") == 3 and got.get("CopyObject", 0) == 0, got
+    assert sha(obj(boto, "moved")) == sha(data)
+    assert keys(boto) == ["moved"]
+
+
+def test_rm_rmdir_mkdir(s3, boto):
+    m, b = s3
+    os.mkdir(os.path.join(b, "d"))
+    h = boto.s3.head_object(Bucket=BUCKET, Key="d/")
+    assert h["ContentType"] == "application/x-directory"
+    assert stat.S_ISDIR(int(h["Metadata"]["mode"]))
+    with open(os.path.join(b, "d", "f"), "w") as f:
+        f.write("x")
+    with pytest.raises(OSError) as e:
+        os.rmdir(os.path.join(b, "d"))
+    assert e.value.errno == 39  # ENOTEMPTY
+    os.unlink(os.path.join(b, "d", "f"))
+    os.rmdir(os.path.join(b, "d"))
+    assert keys(boto) == []
+    boto.s3.put_object(Bucket=BUCKET, Key="t/a/b", Body=b"1")
+    boto.s3.put_object(Bucket=BUCKET, Key="t/c", Body=b"2")
+    run("rm", "-r", os.path.join(b, "t"))
+    assert keys(boto) == []
+    assert os.listdir(b) == []
+
+
+def test_buckets_mkdir_and_rmdir(s3, boto):
+    m, b = s3
+    root = m.join("s3")
+    os.mkdir(os.path.join(root, "bk-new"))
+    assert "bk-new" in [x["Name"] for x in boto.s3.list_buckets()["Buckets"]]
+    assert "bk-new" in os.listdir(root)
+    boto.s3.put_object(Bucket="bk-new", Key="x", Body=b"1")
+    with pytest.raises(OSError) as e:
+        os.rmdir(os.path.join(root, "bk-new"))
+    assert e.value.errno == 39
+    boto.s3.delete_object(Bucket="bk-new", Key="x")
+    os.rmdir(os.path.join(root, "bk-new"))
+    assert "bk-new" not in [x["Name"] for x in boto.s3.list_buckets()["Buckets"]]
+    assert "bk-new" not in os.listdir(root)
+
+
+def test_bucket_outside_us_east_1_gets_a_location_constraint(mount, proxy, boto, aws_env):
+    env = dict(aws_env, AWS_REGION="eu-west-1")
+    m = mount("-o", "services=s3", env=env)
+    os.mkdir(m.join("s3", "bk-eu"))
+    loc = boto.s3.get_bucket_location(Bucket="bk-eu")["LocationConstraint"]
+    assert loc == "eu-west-1"
+
+
+# ---------------------------------------------------------------------------
+# metadata, symlinks, xattrs
+# ---------------------------------------------------------------------------
+
+def test_chmod_chown_touch_stored_the_s3fs_way(s3, boto):
+    m, b = s3
+    p = os.path.join(b, "meta.txt")
+    with open(p, "w") as f:
+        f.write("m")
+    os.chmod(p, 0o640)
+    md = boto.s3.head_object(Bucket=BUCKET, Key="meta.txt")["Metadata"]
+    assert md["mode"] == "33184"
+    os.chown(p, 1234, 5678)
+    md = boto.s3.head_object(Bucket=BUCKET, Key="meta.txt")["Metadata"]
+    assert (md["uid"], md["gid"], md["mode"]) == ("1234", "5678", "33184")
+    os.utime(p, (1600000000, 1600000000.5))
+    md = boto.s3.head_object(Bucket=BUCKET, Key="meta.txt")["Metadata"]
+    assert md["mtime"] in ("1600000000.500000000", "1600000000.5")
+    assert obj(boto, "meta.txt") == b"m"
+    time.sleep(6)  # the mount forgets; attributes come from the object again
+    st = os.stat(p)
+    assert stat.S_IMODE(st.st_mode) == 0o640
+    assert (st.st_uid, st.st_gid) == (1234, 5678)
+    assert st.st_mtime == 1600000000.5
+
+
+def test_objects_without_metadata_get_the_mount_defaults(mount, proxy, boto):
+    boto.s3.create_bucket(Bucket=BUCKET)
+    boto.s3.put_object(Bucket=BUCKET, Key="plain", Body=b"p")
+    m = mount("-o", "services=s3,uid=4321,gid=8765,umask=027")
+    st = os.stat(m.join("s3", BUCKET, "plain"))
+    assert (st.st_uid, st.st_gid) == (4321, 8765)
+    assert stat.S_IMODE(st.st_mode) == 0o640
+
+
+def test_symlinks(s3, boto):
+    m, b = s3
+    os.symlink("target/file.txt", os.path.join(b, "link"))
+    h = boto.s3.head_object(Bucket=BUCKET, Key="link")
+    assert h["Metadata"]["mode"] == "41471"
+    assert obj(boto, "link") == b"target/file.txt"
+    assert os.readlink(os.path.join(b, "link")) == "target/file.txt"
+    assert stat.S_ISLNK(os.lstat(os.path.join(b, "link")).st_mode)
+    time.sleep(6)
+    assert os.readlink(os.path.join(b, "link")) == "target/file.txt"
+    assert stat.S_ISLNK(os.lstat(os.path.join(b, "link")).st_mode)
+
+
+def test_xattrs_are_user_metadata(s3, boto):
+    m, b = s3
+    boto.s3.put_object(Bucket=BUCKET, Key="x.txt", Body=b"x", Metadata={"owner": "ann"},
+                       ContentType="text/plain")
+    p = os.path.join(b, "x.txt")
+    r = run("getfattr", "-d", "-m", "-", p)
+    out = r.stdout.decode()
+    assert 'user.owner="ann"' in out
+    assert 'user.s3.content_type="text/plain"' in out
+    assert "user.s3.etag=" in out
+    run("setfattr", "-n", "user.x", "-v", "y", p)
+    assert boto.s3.head_object(Bucket=BUCKET, Key="x.txt")["Metadata"] == {"owner": "ann",
+                                                                            "x": "y"}
+    assert os.getxattr(p, "user.x") == b"y"
+    run("setfattr", "-x", "user.owner", p)
+    assert boto.s3.head_object(Bucket=BUCKET, Key="x.txt")["Metadata"] == {"x": "y"}
+    assert obj(boto, "x.txt") == b"x"
+    with pytest.raises(OSError) as e:
+        os.setxattr(p, "user.s3.etag", b"nope")
+    assert e.value.errno == 1  # EPERM: read-only
+    with pytest.raises(OSError) as e:
+        os.getxattr(p, "user.absent")
+    assert e.value.errno == 61  # ENODATA
+
+
+def test_sse_and_storage_class_on_every_put_copy_and_multipart(mount, proxy, boto):
+    boto.s3.create_bucket(Bucket=BUCKET)
+    m = mount("-o", "services=s3,sse=AES256,storage_class=STANDARD_IA")
+    b = m.join("s3", BUCKET)
+    with open(os.path.join(b, "small"), "wb") as f:
+        f.write(b"s")
+    with open(os.path.join(b, "large"), "wb") as f:
+        f.write(os.urandom(17 * MiB))
+    run("mv", os.path.join(b, "small"), os.path.join(b, "moved"))
+    for k in ("moved", "large"):
+        h = boto.s3.head_object(Bucket=BUCKET, Key=k)
+        assert h.get("ServerSideEncryption") == "AES256", (k, h)
+        assert h.get("StorageClass") == "STANDARD_IA", (k, h)
+    assert os.getxattr(os.path.join(b, "moved"), "user.s3.sse") == b"AES256"
+
+
+def test_sse_kms_with_a_key_id(mount, proxy, boto):
+    boto.s3.create_bucket(Bucket=BUCKET)
+    m = mount("-o", "services=s3,sse=aws:kms:my-key-1")
+    with open(m.join("s3", BUCKET, "k"), "wb") as f:
+        f.write(b"k")
+    h = boto.s3.head_object(Bucket=BUCKET, Key="k")
+    assert h["ServerSideEncryption"] == "aws:kms"
+    assert h["SSEKMSKeyId"].endswith("my-key-1")
+    assert os.getxattr(m.join("s3", BUCKET, "k"), "user.s3.sse").startswith(b"aws:kms:")
+
+
+# ---------------------------------------------------------------------------
+# names
+# ---------------------------------------------------------------------------
+
+ODD = ["with space", "plus+sign", "per%cent", "hash#tag", "quest?ion", "tilde~x",
+       "ünïcødé-日本", "a=b&c", "semi;colon", "(paren)", "sq'uote"]
+
+
+def test_odd_keys_round_trip(s3, boto):
+    m, b = s3
+    boto.s3.put_object(Bucket=BUCKET, Key="dir with space/ü+%#?.txt", Body=b"z")
+    for name in ODD:
+        with open(os.path.join(b, name), "w") as f:
+            f.write(name)
+    assert sorted(keys(boto)) == sorted(ODD + ["dir with space/ü+%#?.txt"])
+    assert sorted(os.listdir(b)) == sorted(ODD + ["dir with space"])
+    for name in ODD:
+        with open(os.path.join(b, name)) as f:
+            assert f.read() == name
+    assert os.listdir(os.path.join(b, "dir with space")) == ["ü+%#?.txt"]
+
+
+def test_1024_byte_keys_and_longer(s3, boto):
+    m, b = s3
+    parts = ["d" * 250, "e" * 250, "f" * 250, "g" * 250]
+    name = "h" * (1024 - sum(len(p) for p in parts) - 4)
+    key = "/".join(parts + [name])
+    assert len(key.encode()) == 1024
+    os.makedirs(os.path.join(b, *parts))
+    with open(os.path.join(b, key), "w") as f:
+        f.write("long")
+    assert obj(boto, key) == b"long"
+    with open(os.path.join(b, key)) as f:
+        assert f.read() == "long"
+    with pytest.raises(OSError) as e:
+        open(os.path.join(b, key + "x"), "w")
+    assert e.value.errno == 36  # ENAMETOOLONG
+    with pytest.raises(OSError) as e:
+        open(os.path.join(b, "n" * 256), "w")
+    assert e.value.errno == 36
+
+
+# ---------------------------------------------------------------------------
+# the single-bucket form
+# ---------------------------------------------------------------------------
+
+def test_single_bucket_form(mount, proxy, boto, aws_env, tmp_path):
+    boto.s3.create_bucket(Bucket=BUCKET)
+    boto.s3.put_object(Bucket=BUCKET, Key="top", Body=b"t")
+    boto.s3.put_object(Bucket=BUCKET, Key="pre/fix/in", Body=b"i")
+    m = mount(BUCKET)
+    assert sorted(os.listdir(m.path)) == ["pre", "top"]
+    with open(m.join("new"), "w") as f:
+        f.write("n")
+    assert obj(boto, "new") == b"n"
+    assert os.path.isdir(m.join(".awsfs"))
+    m2 = mount(BUCKET + ":/pre")
+    assert os.listdir(m2.path) == ["fix"]
+    with open(m2.join("fix", "in")) as f:
+        assert f.read() == "i"
+    with open(m2.join("w"), "w") as f:
+        f.write("w")
+    assert obj(boto, "pre/w") == b"w"
+
+
+def test_single_bucket_form_refuses_a_missing_bucket(mount, proxy):
+    m = mount("no-such-bucket", expect_fail=True)
+    assert m.proc.returncode != 0
+    assert "no-such-bucket" in m.log() and "NoSuchBucket" in m.log() or "NotFound" in m.log()
