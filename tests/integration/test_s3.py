@@ -657,3 +657,117 @@ def test_single_bucket_form_refuses_a_missing_bucket(mount, proxy):
     m = mount("no-such-bucket", expect_fail=True)
     assert m.proc.returncode != 0
     assert "no-such-bucket" in m.log() and "NoSuchBucket" in m.log() or "NotFound" in m.log()
+
+
+# ---------------------------------------------------------------------------
+# interop with s3fs (Debian's s3fs 1.90), both ways, on the same moto
+# ---------------------------------------------------------------------------
+
+@pytest.fixture
+def s3fs(moto, tmp_path):
+    """Factory: s3fs(bucket) mounts the bucket with s3fs on the same moto.
+    s3fs talks to moto directly: s3fs 1.90 signs "delimiter=/" as sent,
+    not in SigV4's canonical encoding ("%2F"), so the tests' checking proxy
+    refuses its listings (the awsfs side still goes through the proxy)."""
+    if not shutil.which("s3fs"):
+        pytest.skip("s3fs is not installed (scripts/install-deps.sh installs it)")
+    from harness import TEST_KEY, TEST_SECRET, fusermount_u, is_mounted, note_pid
+
+    class Direct:
+        url = moto
+
+        def stop(self):
+            pass
+    proxy = Direct()
+    started = []
+
+    def _mount(bucket):
+        mnt = tmp_path / ("s3fs%d" % (len(started) + 1))
+        mnt.mkdir()
+        pw = tmp_path / "s3fs-passwd"
+        pw.write_text("%s:%s\n" % (TEST_KEY, TEST_SECRET))
+        pw.chmod(0o600)
+        log = open(tmp_path / ("s3fs%d.log" % (len(started) + 1)), "wb")
+        cmd = ["s3fs", bucket, str(mnt), "-f", "-o", "url=" + proxy.url,
+               "-o", "use_path_request_style", "-o", "passwd_file=%s" % pw,
+               "-o", "endpoint=us-east-1", "-o", "use_xattr", "-o", "stat_cache_expire=1",
+               "-o", "dbglevel=warn"]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env)
+        note_pid(proc.pid)
+        started.append((mnt, proc))
+        assert wait_for(lambda: is_mounted(str(mnt)) or proc.poll() is not None, 20)
+        assert is_mounted(str(mnt)), (tmp_path / ("s3fs%d.log" % len(started))).read_text()
+        return str(mnt)
+
+    try:
+        yield _mount
+    finally:
+        for mnt, proc in started:
+            fusermount_u(str(mnt))
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        proxy.stop()
+
+
+def test_s3fs_writes_awsfs_reads(s3, boto, s3fs):
+    m, b = s3
+    s = s3fs(BUCKET)
+    os.makedirs(os.path.join(s, "dir", "sub"))
+    with open(os.path.join(s, "dir", "f.txt"), "w") as f:
+        f.write("from s3fs")
+    os.chmod(os.path.join(s, "dir", "f.txt"), 0o640)
+    os.chown(os.path.join(s, "dir", "f.txt"), 1001, 1002)
+    os.utime(os.path.join(s, "dir", "f.txt"), (1500000000, 1500000000))
+    os.symlink("dir/f.txt", os.path.join(s, "ln"))
+    os.setxattr(os.path.join(s, "dir", "f.txt"), "user.tag", b"blue")
+    big = os.urandom(9 * MiB)
+    with open(os.path.join(s, "big.bin"), "wb") as f:
+        f.write(big)
+    assert boto.s3.head_object(Bucket=BUCKET, Key="dir/f.txt")["Metadata"]["mode"] == "33184"
+    # through awsfs
+    assert sorted(os.listdir(b)) == ["big.bin", "dir", "ln"]
+    assert sorted(os.listdir(os.path.join(b, "dir"))) == ["f.txt", "sub"]
+    time.sleep(6)  # past the listing's snapshot: attributes come from the objects
+    st = os.lstat(os.path.join(b, "dir", "f.txt"))
+    assert stat.S_IMODE(st.st_mode) == 0o640 and stat.S_ISREG(st.st_mode)
+    assert (st.st_uid, st.st_gid) == (1001, 1002)
+    assert int(st.st_mtime) == 1500000000
+    with open(os.path.join(b, "dir", "f.txt")) as f:
+        assert f.read() == "from s3fs"
+    assert stat.S_ISLNK(os.lstat(os.path.join(b, "ln")).st_mode)
+    assert os.readlink(os.path.join(b, "ln")) == "dir/f.txt"
+    assert os.getxattr(os.path.join(b, "dir", "f.txt"), "user.tag") == b"blue"
+    assert file_sha(os.path.join(b, "big.bin")) == sha(big)
+    assert stat.S_ISDIR(os.stat(os.path.join(b, "dir", "sub")).st_mode)
+
+
+def test_awsfs_writes_s3fs_reads(s3, boto, s3fs):
+    m, b = s3
+    os.makedirs(os.path.join(b, "dir", "sub"))
+    p = os.path.join(b, "dir", "f.txt")
+    with open(p, "w") as f:
+        f.write("from awsfs")
+    os.chmod(p, 0o640)
+    os.chown(p, 1001, 1002)
+    os.utime(p, (1500000000, 1500000000))
+    os.symlink("dir/f.txt", os.path.join(b, "ln"))
+    big = os.urandom(20 * MiB)
+    with open(os.path.join(b, "big.bin"), "wb") as f:
+        f.write(big)
+    s = s3fs(BUCKET)
+    assert sorted(os.listdir(s)) == ["big.bin", "dir", "ln"]
+    assert sorted(os.listdir(os.path.join(s, "dir"))) == ["f.txt", "sub"]
+    st = os.lstat(os.path.join(s, "dir", "f.txt"))
+    assert stat.S_IMODE(st.st_mode) == 0o640 and stat.S_ISREG(st.st_mode)
+    assert (st.st_uid, st.st_gid) == (1001, 1002)
+    assert int(st.st_mtime) == 1500000000
+    with open(os.path.join(s, "dir", "f.txt")) as f:
+        assert f.read() == "from awsfs"
+    assert os.readlink(os.path.join(s, "ln")) == "dir/f.txt"
+    assert stat.S_ISDIR(os.stat(os.path.join(s, "dir", "sub")).st_mode)
+    assert file_sha(os.path.join(s, "big.bin")) == sha(big)
