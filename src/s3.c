@@ -906,7 +906,8 @@ static int fetch_page(struct s3 *s, struct s3_dirh *d)
 		return rc;
 	}
 	/* Sorted by name, a folder and a file of one name: the folder only. */
-	qsort(pc.ents, pc.n, sizeof(*pc.ents), ent_cmp);
+	if (pc.n)
+		qsort(pc.ents, pc.n, sizeof(*pc.ents), ent_cmp);
 	for (size_t i = 0; i < pc.n; i++) {
 		if (k && strcmp(pc.ents[k - 1].name, pc.ents[i].name) == 0) {
 			free(pc.ents[i].name);
