@@ -392,6 +392,18 @@ static int parse_services(struct awsfs_opts *o, char *err, size_t errlen)
 	return rc;
 }
 
+/* "awsfs", or a path ending in "/awsfs": mount(8) makes the source an
+ * absolute path when a file of that name is in its working folder. A
+ * bucket name never holds '/'. */
+static bool is_tree_source(const char *src)
+{
+	const char *colon = strchr(src, ':'), *slash = strrchr(src, '/');
+
+	if (strcmp(src, "awsfs") == 0)
+		return true;
+	return slash && (!colon || slash < colon) && strcmp(slash + 1, "awsfs") == 0;
+}
+
 static int split_bucket(struct awsfs_opts *o, const char *spec, char *err, size_t errlen)
 {
 	const char *colon = strchr(spec, ':');
@@ -460,8 +472,7 @@ int opts_parse(struct fuse_args *args, struct awsfs_opts *out, char *err, size_t
 	}
 	/* mount(8) passes the fstab source first: "awsfs" is the whole tree
 	 * (a bucket of that name is "awsfs:/"). */
-	if (st.npos == 2 && strcmp(st.pos[0], "awsfs") != 0 &&
-	    split_bucket(o, st.pos[0], err, errlen))
+	if (st.npos == 2 && !is_tree_source(st.pos[0]) && split_bucket(o, st.pos[0], err, errlen))
 		goto out;
 	o->mountpoint = realpath(st.pos[st.npos - 1], NULL);
 	if (!o->mountpoint) {
