@@ -893,3 +893,35 @@ def test_awsfs_writes_s3fs_reads(s3, boto, s3fs):
     assert os.readlink(os.path.join(s, "ln")) == "dir/f.txt"
     assert stat.S_ISDIR(os.stat(os.path.join(s, "dir", "sub")).st_mode)
     assert file_sha(os.path.join(s, "big.bin")) == sha(big)
+
+
+def test_bucket_in_another_region_is_followed(mount, proxy, boto):
+    """S3 answers 301 with x-amz-bucket-region for a bucket of another
+    region; awsfs signs for that region from then on (one redirect)."""
+    boto.s3.create_bucket(Bucket="bk-far")
+    boto.s3.put_object(Bucket="bk-far", Key="f.txt", Body=b"far away")
+    from sigproxy import CannedResponse
+    seen = []
+
+    def fault(info):
+        auth = dict(info.headers).get("Authorization", "")
+        region = auth.split("Credential=", 1)[-1].split("/")[2] if "Credential=" in auth else ""
+        if "/bk-far" in info.target:
+            seen.append(region)
+            if region != "eu-west-1":
+                return CannedResponse(301, [("x-amz-bucket-region", "eu-west-1"),
+                                            ("Content-Type", "application/xml")],
+                                      b"<Error><Code>PermanentRedirect</Code></Error>")
+        return None
+    m = mount("-o", "services=s3")
+    proxy.fault_hook = fault
+    b = m.join("s3", "bk-far")
+    assert os.listdir(b) == ["f.txt"]
+    with open(os.path.join(b, "f.txt"), "rb") as f:
+        assert f.read() == b"far away"
+    with open(os.path.join(b, "new.txt"), "wb") as f:
+        f.write(b"n")
+    proxy.fault_hook = None
+    assert obj(boto, "new.txt", bucket="bk-far") == b"n"
+    assert seen[0] == "us-east-1" and set(seen[1:]) == {"eu-west-1"}, seen
+    assert "bucket bk-far is in eu-west-1" in m.log()
