@@ -925,3 +925,89 @@ def test_bucket_in_another_region_is_followed(mount, proxy, boto):
     assert obj(boto, "new.txt", bucket="bk-far") == b"n"
     assert seen[0] == "us-east-1" and set(seen[1:]) == {"eu-west-1"}, seen
     assert "bucket bk-far is in eu-west-1" in m.log()
+
+
+def _vm(pid, field):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _sanitized(pid):
+    with open("/proc/%d/maps" % pid) as f:
+        return "libasan" in f.read()
+
+
+def test_listing_100000_keys_in_bounded_memory(mount, proxy, boto, aws_env):
+    """A folder of 100,000 keys (answered by the proxy: 100 pages of 1,000
+    keys with 200-byte names) lists completely, page by page, and listing
+    it again costs no more memory: what awsfs keeps (one page per open
+    folder, a capped snapshot) does not grow with the folder. (libfuse
+    keeps a small node per name the kernel caches, until the kernel forgets
+    it; that is the first pass's growth, the kernel's own cache policy.)"""
+    import urllib.parse
+    from sigproxy import CannedResponse
+    boto.s3.create_bucket(Bucket=BUCKET)
+    pages, n = 100, 1000
+    pad = "p" * 190
+
+    def listing(info):
+        if info.op != "ListObjectsV2":
+            return None
+        q = urllib.parse.parse_qs(info.target.partition("?")[2])
+        if q.get("prefix") != ["huge/"]:
+            return None
+        limit = int(q.get("max-keys", ["1000"])[0])
+        page = int(q.get("continuation-token", ["0"])[0])
+        count = min(limit, n)
+        items = "".join(
+            "<Contents><Key>huge/%s%08d</Key><LastModified>2024-01-02T03:04:05.000Z"
+            "</LastModified><ETag>&quot;e&quot;</ETag><Size>7</Size>"
+            "<StorageClass>STANDARD</StorageClass></Contents>" % (pad, page * n + i)
+            for i in range(count))
+        more = limit >= n and page + 1 < pages
+        body = ('<?xml version="1.0" encoding="UTF-8"?><ListBucketResult '
+                'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>%s</Name>'
+                '<Prefix>huge/</Prefix><KeyCount>%d</KeyCount><MaxKeys>%d</MaxKeys>'
+                '<Delimiter>/</Delimiter><IsTruncated>%s</IsTruncated>%s%s'
+                '</ListBucketResult>' % (BUCKET, count, limit, "true" if more else "false",
+                                         items, "<NextContinuationToken>%d"
+                                         "</NextContinuationToken>" % (page + 1)
+                                         if more else ""))
+        return CannedResponse(200, [("Content-Type", "application/xml")], body.encode())
+    # one malloc arena: no per-thread arenas blurring the measure
+    m = mount("-o", "services=s3", log_level="warn", env=dict(aws_env, MALLOC_ARENA_MAX="1"))
+    pid = m.proc.pid
+    proxy.fault_hook = listing
+    d = m.join("s3", BUCKET, "huge")
+    assert stat.S_ISDIR(os.stat(d).st_mode)
+
+    def list_all():
+        count = 0
+        with os.scandir(d) as it:
+            for e in it:
+                count += 1
+                if os.environ.get("AWSFS_DEBUG_MEM") and count % 20000 == 0:
+                    print(count, _vm(pid, "VmRSS") >> 20, _vm(pid, "VmHWM") >> 20)
+        return count
+    with os.scandir(d) as it:  # warm up: threads, connections, first pages
+        for _ in range(2000):
+            next(it)
+    base = _vm(pid, "VmRSS")
+    proxy.reset()
+    assert list_all() == pages * n
+    assert proxy.count("s3", "ListObjectsV2") == pages
+    first = _vm(pid, "VmHWM")
+    for _ in range(3):
+        assert list_all() == pages * n
+    second = _vm(pid, "VmHWM")
+    proxy.fault_hook = None
+    assert 4 * pages <= proxy.count("s3", "ListObjectsV2") <= 4 * pages + 4
+    if not _sanitized(pid):
+        # libfuse's nodes (~350 bytes a name here) and nothing of the
+        # listing's own (which would add some 400 bytes a key)
+        assert first - base < 45 << 20, (base, first)
+        # and listing again holds nothing more
+        assert second - first < 4 << 20, (first, second)
