@@ -129,13 +129,10 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *fc)
 {
 	struct fs_config *c = fuse_get_context()->private_data;
 
-	/* Large transfers (fewer, bigger requests to the backend), and every
-	 * listing as readdirplus, so that the attributes a listing brings
-	 * reach the kernel with the names. */
+	/* Large transfers: fewer, bigger requests to the backend. */
 	conn->max_write = FS_MAX_IO;
 	if (conn->max_read == 0 || conn->max_read > FS_MAX_IO)
 		conn->max_read = FS_MAX_IO;
-	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	/* O_TRUNC comes with open, not as a truncate before it: a backend
 	 * that stages writes does not upload an empty file first. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
