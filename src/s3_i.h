@@ -1,7 +1,9 @@
 /*
  * s3_i: what the S3 backend's files share (not for other modules).
  *
- *   s3.c        namespace, attributes, listings, buckets, rename, delete
+ *   s3.c        paths, attributes, lookups, listings, buckets, the ops table
+ *   s3_file.c   open files: the shared per-path state, file operations
+ *   s3_change.c delete, mkdir/rmdir, rename, chmod/chown/utimens, xattrs, symlinks
  *   s3_snap.c   short-lived folder snapshots (attributes a listing brought)
  *   s3_read.c   ranged GETs, read-ahead by worker threads
  *   s3_write.c  staging files, PutObject and multipart uploads, copies
@@ -19,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -217,6 +220,15 @@ struct s3_handle {
 };
 
 /* s3.c */
+int s3_getattr(void *be, const char *path, struct stat *st);
+/* The snapshot folder of loc's parent (caller frees) and loc's name in it. */
+int s3_parent_of(const struct s3_loc *loc, char **dir, const char **name);
+/* The snapshot folder of the folder loc itself. Caller frees. */
+char *s3_snapdir_of(const struct s3_loc *loc);
+/* Anything under folder loc but its own marker? 1 yes, 0 no, or -errno. */
+int s3_folder_has_children(struct s3 *s, const struct s3_loc *loc, const char *path);
+int s3_bucket_create(struct s3 *s, const char *name, const char *path);
+int s3_bucket_delete(struct s3 *s, const char *name, const char *path);
 int s3_head(struct s3 *s, const struct s3_loc *loc, const char *path, bool quiet,
 	    struct s3_meta *m);
 void s3_stat_from_meta(struct s3 *s, const struct s3_meta *m, bool is_dir, struct stat *st);
@@ -225,6 +237,48 @@ void s3_note_gone(struct s3 *s, const struct s3_loc *loc);
 /* The headers -o sse= and -o storage_class= add to PUT, multipart and copy.
  * Appended to lines as static strings (not to be freed). */
 size_t s3_sse_headers(struct s3 *s, const char **lines, size_t max);
+
+/* s3_file.c: the open-file table (s3.lock) and the file operations */
+struct s3_file *s3_file_find_locked(struct s3 *s, const char *path);
+/* The open file of path with a reference, or NULL. */
+struct s3_file *s3_file_get(struct s3 *s, const char *path);
+/* Find or make it (one reference); *made says it is new. */
+int s3_file_open(struct s3 *s, const char *path, const struct s3_loc *loc,
+		 struct s3_file **out, bool *made);
+/* Drop a reference; true: it was the last, call s3_file_free. */
+bool s3_file_unref(struct s3 *s, struct s3_file *f);
+void s3_file_free(struct s3_file *f);
+/* Attributes of an open file as the kernel must see them (f->lock held). */
+void s3_file_stat_locked(struct s3 *s, struct s3_file *f, struct stat *st);
+/* 1 and *st set when path is open with staged content, else 0. */
+int s3_open_file_stat(struct s3 *s, const char *path, struct stat *st);
+int s3_create(void *be, const char *path, mode_t mode, int flags, void **fh);
+int s3_open(void *be, const char *path, int flags, void **fh);
+int s3_read(void *be, void *fh, char *buf, size_t size, off_t off);
+int s3_write(void *be, void *fh, const char *buf, size_t size, off_t off);
+int s3_flush(void *be, void *fh);
+int s3_release(void *be, void *fh);
+int s3_truncate(void *be, const char *path, off_t size, void *fh);
+int s3_statfs(void *be, const char *path, struct statvfs *st);
+
+/* s3_change.c */
+int s3_delete_key(struct s3 *s, const char *bucket, const char *key, const char *path);
+/* The metadata of a new object or marker: the caller's owner, now. */
+void s3_meta_new(struct s3_meta *m, mode_t mode);
+int s3_unlink(void *be, const char *path);
+int s3_mkdir(void *be, const char *path, mode_t mode);
+int s3_rmdir(void *be, const char *path);
+int s3_rename(void *be, const char *from, const char *to, unsigned int flags);
+int s3_chmod(void *be, const char *path, mode_t mode);
+int s3_chown(void *be, const char *path, uid_t uid, gid_t gid);
+int s3_utimens(void *be, const char *path, const struct timespec tv[2]);
+int s3_getxattr(void *be, const char *path, const char *name, char *buf, size_t size);
+int s3_setxattr(void *be, const char *path, const char *name, const char *value, size_t size,
+		int flags);
+int s3_listxattr(void *be, const char *path, char *buf, size_t size);
+int s3_removexattr(void *be, const char *path, const char *name);
+int s3_symlink(void *be, const char *target, const char *path);
+int s3_readlink(void *be, const char *path, char *buf, size_t size);
 
 /* s3_read.c */
 struct s3_reader;
