@@ -30,13 +30,46 @@ struct route {
 struct open_file {
 	struct backend *b;
 	void *fh;
+	struct open_file *prev, *next; /* in opened.files */
 };
 
 /* A folder opened on a backend with streaming listings. */
 struct open_dir {
 	struct backend *b;
 	void *dh;
+	struct open_dir *prev, *next;  /* in opened.dirs */
 };
+
+/* What the kernel holds open, so that whatever it never released (a
+ * stop with files open) is freed at unmount; the backends' destroy
+ * deals with their own state. */
+static struct {
+	pthread_mutex_t lock;
+	struct open_file *files; /* protected by lock */
+	struct open_dir *dirs;   /* protected by lock */
+} opened = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+#define LIST_ADD(head, it) \
+	do { \
+		pthread_mutex_lock(&opened.lock); \
+		(it)->prev = NULL; \
+		(it)->next = (head); \
+		if (head) \
+			(head)->prev = (it); \
+		(head) = (it); \
+		pthread_mutex_unlock(&opened.lock); \
+	} while (0)
+#define LIST_DEL(head, it) \
+	do { \
+		pthread_mutex_lock(&opened.lock); \
+		if ((it)->prev) \
+			(it)->prev->next = (it)->next; \
+		else \
+			(head) = (it)->next; \
+		if ((it)->next) \
+			(it)->next->prev = (it)->prev; \
+		pthread_mutex_unlock(&opened.lock); \
+	} while (0)
 
 /* Offsets 1 and 2 are "." and ".."; the backend's entry n is n + 2. */
 #define FS_DIR_OWN_ENTRIES 2
@@ -247,6 +280,7 @@ static int fs_opendir(const char *path, struct fuse_file_info *fi)
 			return rc;
 		}
 		od->b = r.b;
+		LIST_ADD(opened.dirs, od);
 		fi->fh = (uint64_t)(uintptr_t)od;
 		return 0;
 	}
@@ -263,6 +297,7 @@ static int fs_releasedir(const char *path, struct fuse_file_info *fi)
 
 	(void)path;
 	if (od) {
+		LIST_DEL(opened.dirs, od);
 		if (od->b->ops->releasedir)
 			od->b->ops->releasedir(od->b->be, od->dh);
 		free(od);
@@ -294,6 +329,7 @@ static int open_common(const char *path, struct fuse_file_info *fi, bool create,
 	}
 	of->b = r.b;
 	of->fh = fh;
+	LIST_ADD(opened.files, of);
 	fi->fh = (uint64_t)(uintptr_t)of;
 	/* Control files change with every read (stats): no page cache. */
 	if (r.b == &cfg()->control)
@@ -360,6 +396,7 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	int rc = 0;
 
 	(void)path;
+	LIST_DEL(opened.files, of);
 	if (of->b->ops->release)
 		rc = of->b->ops->release(of->b->be, of->fh);
 	free(of);
@@ -518,6 +555,30 @@ static void fs_destroy(void *private_data)
 {
 	struct fs_config *c = private_data;
 
+	/* What the kernel never released (awsfs stopped with files open) is
+	 * released now, so that backends write out what they hold. */
+	pthread_mutex_lock(&opened.lock);
+	while (opened.files) {
+		struct open_file *of = opened.files;
+
+		opened.files = of->next;
+		pthread_mutex_unlock(&opened.lock);
+		if (of->b->ops->release)
+			of->b->ops->release(of->b->be, of->fh);
+		free(of);
+		pthread_mutex_lock(&opened.lock);
+	}
+	while (opened.dirs) {
+		struct open_dir *od = opened.dirs;
+
+		opened.dirs = od->next;
+		pthread_mutex_unlock(&opened.lock);
+		if (od->b->ops->releasedir)
+			od->b->ops->releasedir(od->b->be, od->dh);
+		free(od);
+		pthread_mutex_lock(&opened.lock);
+	}
+	pthread_mutex_unlock(&opened.lock);
 	for (int i = 0; i < AWS_SVC_COUNT; i++)
 		if (c->services[i].ops && c->services[i].ops->destroy)
 			c->services[i].ops->destroy(c->services[i].be);

@@ -1023,6 +1023,21 @@ static void s3_destroy(void *be)
 {
 	struct s3 *s = be;
 
+	/* Files still open at unmount (a lazy unmount, a killed program whose
+	 * release never came): what they staged goes up now, or stays on disk
+	 * with a log line; never silently lost. */
+	while (s->pool && s->files) {
+		struct s3_file *f = s->files;
+
+		s->files = f->next;
+		pthread_mutex_lock(&f->lock);
+		if (f->dirty || f->meta_dirty) {
+			log_warn("s3 %s: still open at unmount; uploading what was written", f->path);
+			s3_file_upload(s, f);
+		}
+		pthread_mutex_unlock(&f->lock);
+		s3_file_free(f);
+	}
 	s3_pool_free(s->pool);
 	bucket_list_free(s->buckets, s->nbuckets);
 	s3_snap_free(s->snap);

@@ -42,6 +42,13 @@ struct s3_file *s3_file_get(struct s3 *s, const char *path)
 
 void s3_file_free(struct s3_file *f)
 {
+	while (f->handles) { /* only at unmount: the kernel never released them */
+		struct s3_handle *h = f->handles;
+
+		f->handles = h->next;
+		s3_reader_free(h->rd);
+		free(h);
+	}
 	s3_file_discard(f);
 	s3_meta_free(&f->meta);
 	s3_loc_free(&f->loc);
@@ -143,6 +150,16 @@ int s3_open_file_stat(struct s3 *s, const char *path, struct stat *st)
 /* files                                                               */
 /* ------------------------------------------------------------------ */
 
+/* Hand h to the kernel: linked to its file until released. */
+static void *handle_attach(struct s3_handle *h)
+{
+	pthread_mutex_lock(&h->f->lock);
+	h->next = h->f->handles;
+	h->f->handles = h;
+	pthread_mutex_unlock(&h->f->lock);
+	return h;
+}
+
 static int handle_new(struct s3_file *f, int flags, struct s3_handle **out)
 {
 	struct s3_handle *h = calloc(1, sizeof(*h));
@@ -164,6 +181,12 @@ static int handle_close(struct s3 *s, struct s3_handle *h)
 	if (h->rd)
 		s3_reader_free(h->rd);
 	pthread_mutex_lock(&f->lock);
+	for (struct s3_handle **pp = &f->handles; *pp; pp = &(*pp)->next) {
+		if (*pp == h) {
+			*pp = h->next;
+			break;
+		}
+	}
 	if ((h->flags & O_ACCMODE) != O_RDONLY && !f->failed)
 		rc = s3_file_upload(s, f);
 	pthread_mutex_unlock(&f->lock);
@@ -219,7 +242,7 @@ int s3_create(void *be, const char *path, mode_t mode, int flags, void **fh)
 			s3_file_free(f);
 		return rc;
 	}
-	*fh = h;
+	*fh = handle_attach(h);
 	return 0;
 }
 
@@ -266,7 +289,7 @@ int s3_open(void *be, const char *path, int flags, void **fh)
 			s3_file_free(f);
 		return rc;
 	}
-	*fh = h;
+	*fh = handle_attach(h);
 	return 0;
 }
 

@@ -211,12 +211,14 @@ struct s3_file {
 	struct s3_meta meta;           /* what the next upload stores */
 	bool meta_known;
 	struct s3_mpu *mpu;            /* a multipart upload in progress */
+	struct s3_handle *handles;     /* open on it (freed with it at unmount) */
 };
 
 struct s3_handle {
 	struct s3_file *f;
 	int flags;
 	struct s3_reader *rd;          /* read-ahead state (reads from S3) */
+	struct s3_handle *next;        /* in f->handles; protected by f->lock */
 };
 
 /* s3.c */

@@ -1007,3 +1007,20 @@ def test_listing_100000_keys_in_bounded_memory(mount, proxy, boto, aws_env):
         assert first - base < 16 << 20, (base, first)
         # and listing again holds nothing more
         assert second - first < 4 << 20, (first, second)
+
+
+def test_data_of_files_open_at_shutdown_is_uploaded(mount, proxy, boto):
+    """awsfs stopped (SIGTERM, as systemd does) while a program still has a
+    file open: what it wrote goes up before awsfs exits."""
+    import signal
+    boto.s3.create_bucket(Bucket=BUCKET)
+    m = mount("-o", "services=s3")
+    fd = os.open(m.join("s3", BUCKET, "open.txt"), os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, b"written, never closed")
+    m.proc.send_signal(signal.SIGTERM)
+    m.proc.wait(30)
+    try:
+        os.close(fd)
+    except OSError:
+        pass  # the mount is gone
+    assert obj(boto, "open.txt") == b"written, never closed"
