@@ -1000,6 +1000,24 @@ out:
 /* the backend                                                         */
 /* ------------------------------------------------------------------ */
 
+int s3_submit(struct s3 *s, struct s3_job *job)
+{
+	struct s3_pool *p;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (!s->pool)
+		rc = s3_pool_new(s->opt.parallel, &s->pool);
+	p = s->pool;
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		log_error("s3: cannot start worker threads: %s", strerror(-rc));
+		return rc;
+	}
+	s3_pool_submit(p, job);
+	return 0;
+}
+
 size_t s3_sse_headers(struct s3 *s, const char **lines, size_t max)
 {
 	static const char *const kms = "x-amz-server-side-encryption: aws:kms";
@@ -1026,7 +1044,7 @@ static void s3_destroy(void *be)
 	/* Files still open at unmount (a lazy unmount, a killed program whose
 	 * release never came): what they staged goes up now, or stays on disk
 	 * with a log line; never silently lost. */
-	while (s->pool && s->files) {
+	while (s->files) {
 		struct s3_file *f = s->files;
 
 		s->files = f->next;
@@ -1172,9 +1190,8 @@ int s3_new(struct aws_client *client, const struct fs_config *cfg, const struct 
 	rc = s3_staging_init(s);
 	if (rc)
 		goto fail;
-	rc = s3_pool_new(s->opt.parallel, &s->pool);
-	if (rc)
-		goto fail;
+	/* The worker threads start with the first transfer that needs them:
+	 * threads made now would not survive the fork that daemonizes. */
 	out->ops = &s3_ops;
 	out->be = s;
 	return 0;

@@ -173,7 +173,7 @@ struct s3 {
 	char *prefix;                  /* single-bucket prefix, "" or "a/b/" */
 	char *staging_dir;
 	struct s3_snap *snap;
-	struct s3_pool *pool;
+	struct s3_pool *pool;          /* NULL until first needed; s3_submit */
 	pthread_mutex_t lock;
 	struct s3_file *files;         /* open files; protected by lock */
 	uint64_t staging_seq;          /* protected by lock */
@@ -222,6 +222,9 @@ struct s3_handle {
 };
 
 /* s3.c */
+/* Run job on a worker thread (the pool starts at the first call). 0, or
+ * -errno when no thread could be started (the job did not run). */
+int s3_submit(struct s3 *s, struct s3_job *job);
 int s3_getattr(void *be, const char *path, struct stat *st);
 /* The snapshot folder of loc's parent (caller frees) and loc's name in it. */
 int s3_parent_of(const struct s3_loc *loc, char **dir, const char **name);

@@ -276,8 +276,13 @@ static void schedule(struct s3_reader *rd, off_t from, off_t to)
 		p = part_new(rd, pos, len);
 		if (!p)
 			break;
+		if (s3_submit(rd->s, &p->job)) {
+			/* no worker: the reads fetch for themselves */
+			unlink_part(rd, p);
+			part_free(rd, p);
+			break;
+		}
 		rd->pending++;
-		s3_pool_submit(rd->s->pool, &p->job);
 		pos += (off_t)len;
 	}
 	if (pos > rd->ra_end)

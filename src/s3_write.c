@@ -579,7 +579,12 @@ static int submit_part(struct s3 *s, struct s3_mpu *mpu, const struct s3_loc *lo
 	}
 	mpu->parts[idx].running = true;
 	mpu->running++;
-	s3_pool_submit(s->pool, &pj->job);
+	if (s3_submit(s, &pj->job)) {
+		mpu->parts[idx].running = false;
+		mpu->running--;
+		part_job_free(pj);
+		return -EAGAIN;
+	}
 	return 0;
 }
 

@@ -310,7 +310,7 @@ def test_cat_head_tail_dd_read_ranges(core):
     r = run("dd", "if=" + p, "bs=1000", "skip=2000", "count=3", "status=none")
     assert r.stdout == data[2000000:2003000]
     dst = os.path.join(m.path, "..", "copy.bin")
-    shutil.copyfile(p, dst)
+    run("cp", p, dst)
     with open(dst, "rb") as f:
         assert f.read() == data
     os.unlink(dst)
@@ -1024,3 +1024,27 @@ def test_data_of_files_open_at_shutdown_is_uploaded(mount, proxy, boto):
     except OSError:
         pass  # the mount is gone
     assert obj(boto, "open.txt") == b"written, never closed"
+
+
+def test_daemon_mode_reads_ahead_uploads_in_parts_and_exits(mount, proxy, boto):
+    """Without -f awsfs forks into the background: its worker threads
+    (read-ahead, parts) must live in the daemon, and it must exit at
+    unmount."""
+    from harness import fusermount_u
+    boto.s3.create_bucket(Bucket=BUCKET)
+    m = mount("-o", "services=s3", flag=None)
+    b = m.join("s3", BUCKET)
+    data = os.urandom(20 * MiB)
+    with open(os.path.join(b, "d.bin"), "wb") as f:
+        f.write(data)
+    assert proxy.count("s3", "UploadPart") == 3
+    assert sha(obj(boto, "d.bin")) == sha(data)
+    proxy.reset()
+    assert file_sha(os.path.join(b, "d.bin")) == sha(data)
+    assert proxy.count("s3", "GetObject") >= 10
+    pids = [int(p) for p in run("pgrep", "-f", "awsfs.*%s" % m.path, check=False)
+            .stdout.split()]
+    assert pids
+    assert fusermount_u(m.path)
+    assert wait_for(lambda: not any(os.path.exists("/proc/%d" % p) for p in pids), 15), \
+        "the daemon did not exit after the unmount"
