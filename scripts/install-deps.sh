@@ -83,6 +83,24 @@ else
 	say "warning: npm not found: the s3rver tests will be skipped"
 fi
 
+# dynalite, the DynamoDB tests' second opinion (npm), into .deps/npm; without
+# node and npm those tests are skipped, nothing else needs it.
+DYNALITE_VERSION=4.0.0
+if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
+	have=$(node -p "require('./.deps/npm/node_modules/dynalite/package.json').version" \
+		2>/dev/null || true)
+	if [ "$have" != "$DYNALITE_VERSION" ]; then
+		say "npm install dynalite@$DYNALITE_VERSION (into .deps/npm)"
+		mkdir -p .deps/npm
+		npmlog=$(mktemp /tmp/awsfs-npm.XXXXXX)
+		quiet "$npmlog" npm install --prefix .deps/npm --no-audit --no-fund \
+			"dynalite@$DYNALITE_VERSION" || die "npm install dynalite failed"
+		rm -f "$npmlog"
+	fi
+else
+	say "node/npm not found: the dynalite half of the DynamoDB tests will be skipped"
+fi
+
 if py=$(find_moto_python); then
 	ver=$("$py" -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?')
 	say "moto $ver: $py"

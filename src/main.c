@@ -22,6 +22,7 @@
 #include "config.h"
 #include "control.h"
 #include "creds.h"
+#include "ddb.h"
 #include "fs.h"
 #include "http.h"
 #include "log.h"
@@ -300,6 +301,16 @@ int main(int argc, char *argv[])
 			die("bad value for sse: '%s' (AES256, aws:kms or aws:kms:KEYID)", o.sse);
 		if (rc)
 			die("cannot set up S3: %s", strerror(-rc));
+	}
+	if (o.services_mask & (1u << AWS_SVC_DYNAMODB)) {
+		struct ddb_options dopts = {
+			.view = strcmp(o.ddb_json, "typed") == 0 ? DDBJSON_TYPED : DDBJSON_PLAIN,
+			.scan_segments = (unsigned)o.ddb_scan_segments,
+			.list_max = (size_t)o.ddb_list_max,
+		};
+
+		if (ddb_new(client, &cfg, &dopts, &cfg.services[AWS_SVC_DYNAMODB]))
+			die("out of memory");
 	}
 	if (o.services_mask & (1u << AWS_SVC_SSM)) {
 		struct ssm_options so = { .new_type = o.ssm_new_type, .kms_key = o.ssm_kms_key };

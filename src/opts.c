@@ -40,6 +40,7 @@ struct opt_def {
 
 static const char *const log_levels[] = { "error", "warn", "notice", "info", "debug", NULL };
 static const char *const retry_modes[] = { "standard", "adaptive", NULL };
+static const char *const ddb_views[] = { "plain", "typed", NULL };
 static const char *const ssm_types[] = { "String", "StringList", "SecureString", NULL };
 
 static const struct opt_def opt_table[] = {
@@ -124,6 +125,14 @@ static const struct opt_def opt_table[] = {
 	  "S3: server-side encryption: AES256, aws:kms or\naws:kms:KEYID", NULL },
 	{ "storage_class", OT_STR, F(storage_class), 0, 0, NULL, "CLASS",
 	  "S3: storage class of new objects (STANDARD_IA, ...)", NULL },
+	{ "ddb_json", OT_STR, F(ddb_json), 0, 0, "plain", "VIEW",
+	  "DynamoDB items as plain JSON, or typed (DynamoDB's\n"
+	  "own JSON, which keeps sets and binary apart)", ddb_views },
+	{ "ddb_scan_segments", OT_INT, F(ddb_scan_segments), 1, 64, "4", "N",
+	  "parallel Scan segments of a DynamoDB table listing", NULL },
+	{ "ddb_list_max", OT_INT, F(ddb_list_max), 1, 10000000, "10000", "N",
+	  "items one DynamoDB table or partition listing reads\n"
+	  "at most (a log line says when one is cut)", NULL },
 	{ "ssm_new_type", OT_STR, F(ssm_new_type), 0, 0, "String", "TYPE",
 	  "type of parameters created under ssm/: String,\n"
 	  "StringList or SecureString (existing ones keep theirs)", ssm_types },
