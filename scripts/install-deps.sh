@@ -18,6 +18,7 @@ PKGS=(
 	libcmocka-dev
 	python3-pytest python3-boto3 python3-botocore
 	attr jq curl ca-certificates groff-base util-linux mount procps
+	s3fs rsync
 )
 
 SUDO=()
@@ -62,6 +63,25 @@ fi
 
 [ -e /dev/fuse ] || say "warning: /dev/fuse is missing: mounting will fail (load the fuse module)"
 command -v fusermount3 >/dev/null 2>&1 || die "fusermount3 not found after installing fuse3"
+
+# Second-opinion emulators from npm, into .deps/npm (their tests skip
+# without them). TESTING.md says which versions and why.
+NPM_PKGS=(
+	s3rver@3.7.1
+)
+if command -v npm >/dev/null 2>&1; then
+	for p in "${NPM_PKGS[@]}"; do
+		if [ ! -f ".deps/npm/node_modules/${p%@*}/package.json" ]; then
+			say "npm install $p"
+			npmlog=$(mktemp /tmp/awsfs-npm.XXXXXX)
+			quiet "$npmlog" npm install --prefix .deps/npm --no-audit --no-fund "$p" ||
+				say "warning: npm install $p failed: its tests will be skipped"
+			rm -f "$npmlog"
+		fi
+	done
+else
+	say "warning: npm not found: the s3rver tests will be skipped"
+fi
 
 # dynalite, the DynamoDB tests' second opinion (npm), into .deps/npm; without
 # node and npm those tests are skipped, nothing else needs it.

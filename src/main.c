@@ -216,9 +216,6 @@ int main(int argc, char *argv[])
 		return 0;
 	}
 	log_init(1, o.level);
-	if (o.bucket)
-		die("the single-bucket form (BUCKET MOUNTPOINT) is not available in this "
-		    "build yet: mount the whole tree and use MOUNTPOINT/s3/%s", o.bucket);
 	check_mountpoint(o.mountpoint);
 
 	region = o.region ? strdup(o.region) : creds_region(o.profile);
@@ -278,8 +275,34 @@ int main(int argc, char *argv[])
 	cfg.mount_time = time(NULL);
 	o.uid = (int)cfg.uid;
 	o.gid = (int)cfg.gid;
-	if ((o.services_mask & (1u << AWS_SVC_S3)) && s3_new(client, &cfg, &cfg.services[AWS_SVC_S3]))
-		die("out of memory");
+	if (o.bucket || (o.services_mask & (1u << AWS_SVC_S3))) {
+		struct s3_options so = {
+			.bucket = o.bucket,
+			.prefix = o.prefix,
+			.readahead = o.readahead,
+			.multipart_threshold = o.multipart_threshold,
+			.multipart_size = o.multipart_size,
+			.singlepart_copy_limit = o.singlepart_copy_limit,
+			.parallel = (unsigned)o.parallel_count,
+			.staging_dir = o.staging_dir,
+			.sse = o.sse,
+			.storage_class = o.storage_class,
+		};
+		char code[128];
+
+		if (o.bucket) {
+			/* The single-bucket form checks its bucket before mounting. */
+			rc = s3_check_bucket(client, o.bucket, code, sizeof(code));
+			if (rc)
+				die("bucket %s: %s%s%s", o.bucket, code[0] ? code : "",
+				    code[0] ? ": " : "", strerror(-rc));
+		}
+		rc = s3_new(client, &cfg, &so, o.bucket ? &cfg.single : &cfg.services[AWS_SVC_S3]);
+		if (rc == -EINVAL)
+			die("bad value for sse: '%s' (AES256, aws:kms or aws:kms:KEYID)", o.sse);
+		if (rc)
+			die("cannot set up S3: %s", strerror(-rc));
+	}
 	if (o.services_mask & (1u << AWS_SVC_DYNAMODB)) {
 		struct ddb_options dopts = {
 			.view = strcmp(o.ddb_json, "typed") == 0 ? DDBJSON_TYPED : DDBJSON_PLAIN,
@@ -308,7 +331,8 @@ int main(int argc, char *argv[])
 	free(ctext);
 
 	/* The FUSE name shows in /proc/mounts and df. */
-	if (fuse_opt_add_arg(&args, "-osubtype=awsfs,fsname=awsfs"))
+	if (fuse_opt_add_arg(&args, "-osubtype=awsfs,fsname=awsfs") ||
+	    fuse_opt_add_arg(&args, "-omax_read=1048576"))
 		die("out of memory");
 	fuse = fuse_new(&args, fs_operations(), sizeof(struct fuse_operations), &cfg);
 	if (!fuse)

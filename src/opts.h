@@ -42,6 +42,15 @@ struct awsfs_opts {
 	int retries;           /* attempts per request, the first included */
 	char *retry_mode;      /* "standard" or "adaptive" */
 	int retry_budget;      /* seconds one operation may spend retrying */
+	/* S3 */
+	uint64_t readahead;            /* bytes */
+	uint64_t multipart_threshold;  /* bytes */
+	uint64_t multipart_size;       /* bytes */
+	uint64_t singlepart_copy_limit; /* bytes */
+	int parallel_count;
+	char *staging_dir;
+	char *sse;
+	char *storage_class;
 	int min_ttl, default_ttl, max_ttl, negative_ttl; /* cache, seconds */
 	int s3_ttl, ddb_ttl, ssm_ttl, sqs_ttl;           /* -1: default_ttl */
 	uint64_t cache_mem;    /* bytes */
