@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "s3_i.h"
+#include "stats.h"
 #include "util.h"
 
 #define S3_RA_START (1u << 20)      /* first read-ahead window */
@@ -72,8 +73,8 @@ static int range_sink(void *arg, const char *data, size_t len)
 
 /* GET [off, off+len) into data. *got bytes arrived (fewer at the end);
  * *size set when the answer tells the object's size. */
-static int fetch_range(struct s3 *s, const struct s3_loc *loc, const char *path, off_t off,
-		       size_t len, char *data, size_t *got, off_t *size)
+static int fetch_range_once(struct s3 *s, const struct s3_loc *loc, const char *path,
+			    off_t off, size_t len, char *data, size_t *got, off_t *size)
 {
 	char range[80];
 	const char *hdr[1] = { range };
@@ -120,12 +121,46 @@ static int fetch_range(struct s3 *s, const struct s3_loc *loc, const char *path,
 		if (slash && util_parse_ll(slash + 1, 0, (long long)S3_MAX_OBJECT, &n) == 0)
 			*size = (off_t)n;
 		rc = 0;
-	} else if (rc) {
+	} else if (rc && rs.got == 0) {
+		/* A body cut after some bytes is resumed by fetch_range. */
 		log_error("s3 GetObject %s: %s: %s (HTTP %ld, request id %s)", path,
 			  resp.code[0] ? resp.code : "error", resp.message, resp.status,
 			  resp.request_id[0] ? resp.request_id : "-");
 	}
 	aws_response_free(&resp);
+	return rc;
+}
+
+/* Times a GET cut mid-body is resumed from the byte it reached. */
+#define S3_READ_RESUMES 8
+
+/*
+ * GET [off, off+len) into data, resuming a body cut short (a reset, a
+ * Content-Length that lied) from the byte it reached rather than starting
+ * over: aws_call cannot retry what it already handed to the sink.
+ */
+static int fetch_range(struct s3 *s, const struct s3_loc *loc, const char *path, off_t off,
+		       size_t len, char *data, size_t *got, off_t *size)
+{
+	size_t total = 0, part = 0;
+	int rc, resumes = 0;
+
+	for (;;) {
+		rc = fetch_range_once(s, loc, path, off + (off_t)total, len - total, data + total,
+				      &part, size);
+		total += part;
+		if (rc == 0 || part == 0 || total >= len || rc == -ENOMEM)
+			break;
+		if (++resumes > S3_READ_RESUMES) {
+			log_error("s3 GetObject %s: the body was cut short %d times; gave up at "
+				  "byte %lld", path, resumes - 1, (long long)(off + (off_t)total));
+			break;
+		}
+		log_debug("s3 GetObject %s: body cut at byte %lld, resuming", path,
+			  (long long)(off + (off_t)total));
+		stats_add("s3", "GetObject", STATS_RETRIES, 1);
+	}
+	*got = total;
 	return rc;
 }
 
