@@ -422,6 +422,7 @@ static const struct code_errno code_table[] = {
 	{ "TransactionConflictException", EBUSY },
 	{ "PreconditionFailed", EBUSY },
 	{ "ParameterLimitExceeded", ENOSPC },
+	{ "TooManyUpdates", EBUSY },
 	{ "TooManyBuckets", ENOSPC },
 	{ "ServiceQuotaExceededException", EDQUOT },
 	{ "ItemCollectionSizeLimitExceededException", EDQUOT },
@@ -671,7 +672,7 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct aws_res
 	const char *path = req->path ? req->path : "-";
 	struct retry_env *env = &c->retry.env;
 	uint64_t t0 = env->now_ms(env->arg), wait;
-	const char *why = NULL;
+	const char *why = NULL, *msg;
 	bool skew_fixed = false;
 	int cost_paid = 0, rc;
 	unsigned n;
@@ -764,13 +765,14 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct aws_res
 		rc = -EAGAIN;
 	stats_add(svcname, req->op, STATS_ERRORS, 1);
 	strip_nl(resp->message);
+	msg = req->sensitive ? "(message not logged: the request held a secret)" : resp->message;
 	if (req->quiet_errors && !why)
 		log_debug("%s %s %s: %s: %s (HTTP %ld, request id %s)", svcname, req->op, path,
-			  resp->code, resp->message, resp->status,
+			  resp->code, msg, resp->status,
 			  resp->request_id[0] ? resp->request_id : "-");
 	else
 		log_error("%s %s %s: %s: %s (HTTP %ld, request id %s%s%s)", svcname, req->op,
-			  path, resp->code, resp->message, resp->status,
+			  path, resp->code, msg, resp->status,
 			  resp->request_id[0] ? resp->request_id : "-", why ? "; gave up: " : "",
 			  why ? why : "");
 	return rc;

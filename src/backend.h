@@ -11,6 +11,7 @@
 #ifndef AWSFS_BACKEND_H
 #define AWSFS_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -23,6 +24,8 @@ typedef int (*backend_fill_fn)(void *sink, const char *name, const struct stat *
 
 struct backend_ops {
 	const char *name; /* the folder at the root: "s3", "dynamodb", ... */
+	bool direct_io;   /* files bypass the page cache: reads go to read() until
+			   * it returns 0, whatever size getattr reported */
 
 	int (*getattr)(void *be, const char *path, struct stat *st);
 	int (*readdir)(void *be, const char *path, backend_fill_fn fill, void *sink);

@@ -213,8 +213,9 @@ static int open_common(const char *path, struct fuse_file_info *fi, bool create,
 	of->b = r.b;
 	of->fh = fh;
 	fi->fh = (uint64_t)(uintptr_t)of;
-	/* Control files change with every read (stats): no page cache. */
-	if (r.b == &cfg()->control)
+	/* Control files change with every read (stats): no page cache; nor
+	 * for backends whose sizes are not known before a read. */
+	if (r.b == &cfg()->control || r.b->ops->direct_io)
 		fi->direct_io = 1;
 	return 0;
 }

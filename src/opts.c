@@ -40,6 +40,7 @@ struct opt_def {
 
 static const char *const log_levels[] = { "error", "warn", "notice", "info", "debug", NULL };
 static const char *const retry_modes[] = { "standard", "adaptive", NULL };
+static const char *const ssm_types[] = { "String", "StringList", "SecureString", NULL };
 
 static const struct opt_def opt_table[] = {
 	{ "endpoint", OT_STR, F(endpoint), 0, 0, NULL, "URL",
@@ -107,6 +108,12 @@ static const struct opt_def opt_table[] = {
 	{ "retry_budget", OT_INT, F(retry_budget), 1, 3600, "60", "SEC",
 	  "time one request may spend retrying before the\n"
 	  "caller gets EAGAIN (throttled) or EIO", NULL },
+	{ "ssm_new_type", OT_STR, F(ssm_new_type), 0, 0, "String", "TYPE",
+	  "type of parameters created under ssm/: String,\n"
+	  "StringList or SecureString (existing ones keep theirs)", ssm_types },
+	{ "ssm_kms_key", OT_STR, F(ssm_kms_key), 0, 0, NULL, "KEYID",
+	  "KMS key of new SecureString parameters\n(default: the account's alias/aws/ssm)",
+	  NULL },
 };
 
 #define NOPTS (sizeof(opt_table) / sizeof(opt_table[0]))

@@ -47,6 +47,8 @@ struct awsfs_opts {
 	uint64_t cache_mem;    /* bytes */
 	char *cache_dir;       /* object data on disk, or NULL */
 	uint64_t cache_size;   /* bytes of cache_dir */
+	char *ssm_new_type;    /* type of new SSM parameters */
+	char *ssm_kms_key;     /* KMS key of new SecureStrings */
 
 	/* Derived after parsing. */
 	unsigned services_mask; /* bit per enum aws_service (S3..SSM) */

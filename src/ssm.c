@@ -1,0 +1,2432 @@
+/*
+ * ssm: SSM Parameter Store as files. See ssm.h.
+ *
+ * What is remembered: the snapshot (every parameter's metadata from one
+ * DescribeParameters listing, sorted by path), the folders mkdir made, the
+ * files being created, and a short journal of this mount's own changes
+ * (re-applied to a listing that may have missed them). The cache decides
+ * how long the snapshot is trusted: each folder of it has a marker entry
+ * "/ssm/<folder>/" with the ssm TTL, so that expiry, min/max_ttl and
+ * .awsfs/invalidate patterns ("/ssm/app/" then '*') work as for every
+ * other service; x@selector lookups are cache entries too. Values are never
+ * remembered: an open file holds its value until it is closed, and every
+ * copy is wiped before it is freed. A listing is never run twice at once:
+ * callers that arrive while one is in flight wait for it and take its
+ * result.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cache.h"
+#include "json.h"
+#include "log.h"
+#include "paginate.h"
+#include "ssm.h"
+#include "util.h"
+
+/* AWS Systems Manager quotas ("Parameter Store" in the Service Quotas). */
+#define SSM_STANDARD_MAX_VALUE 4096u   /* bytes of a standard-tier value */
+#define SSM_ADVANCED_MAX_VALUE 8192u   /* bytes of an advanced-tier value */
+#define SSM_MAX_LEVELS 15              /* "a hierarchy can have a maximum of 15 levels" */
+#define SSM_MAX_NAME 1011u             /* longest name AWS allows */
+#define SSM_MAX_LABEL 100u             /* longest version label */
+
+#define SSM_MAX_PARAMS 200000u         /* a bound: 10,000 standard + 100,000 advanced */
+#define SSM_MAX_RESPONSE (1u << 20)    /* one GetParameter or listing page */
+#define SSM_JOURNAL_MAX 1024u          /* own changes kept for re-applying */
+#define SSM_JOURNAL_KEEP_MS 30000u     /* how long they are kept */
+#define SSM_JOURNAL_SLACK_MS 2000u     /* a listing that started this soon after a
+					* change may not show it yet */
+#define SSM_MIN_DIR_MS 1000u          /* shortest life of a folder mkdir made */
+#define SSM_LOG_ROOT "/ssm"
+
+enum ssm_type { SSM_STRING = 0, SSM_STRINGLIST, SSM_SECURE };
+
+static const char *const type_names[] = { "String", "StringList", "SecureString" };
+
+struct ssm_param {
+	char *key;          /* path below ssm/: "app/prod/db_url", "foo" */
+	char *name;         /* SSM's name as listed: "/app/prod/db_url", "foo" */
+	char *key_id;       /* KMS key of a SecureString, else NULL */
+	enum ssm_type type;
+	long long version;
+	double modified;    /* LastModifiedDate, seconds since the epoch */
+	char tier[24];      /* "Standard", "Advanced" */
+	char data_type[48]; /* "text", "aws:ec2:image", ... */
+	long long len;      /* value length when this mount has seen it, else -1 */
+};
+
+struct ssm_table {
+	struct ssm_param *v; /* sorted by key (strcmp) */
+	size_t n, cap;
+};
+
+struct ssm_dir {
+	char *key;
+	uint64_t made_ms;
+};
+
+struct ssm_pending {
+	char *key;
+	unsigned refs;
+};
+
+struct ssm_change {
+	uint64_t at_ms;
+	bool removed;       /* else an upsert of p */
+	struct ssm_param p; /* removed: key and the version that was removed */
+};
+
+/* What the cache keeps of an x@selector lookup (CACHE_ATTR). */
+struct ssm_sel {
+	enum ssm_type type;
+	long long version;
+	double modified;
+	long long len;
+	char data_type[48];
+};
+
+struct ssm {
+	struct aws_client *client;
+	const struct fs_config *cfg;
+	enum ssm_type new_type;
+	char *kms_key;
+
+	pthread_mutex_t lock;
+	pthread_cond_t listed;
+	struct ssm_table snap;      /* protected by lock */
+	uint64_t listed_ms;         /* protected by lock: when snap was listed */
+	bool listing;               /* protected by lock: a listing is in flight */
+	uint64_t list_gen;          /* protected by lock: listings finished */
+	int list_rc;                /* protected by lock: the last one's result */
+	struct ssm_dir *dirs;       /* protected by lock */
+	size_t ndirs;
+	struct ssm_pending *pending; /* protected by lock */
+	size_t npending;
+	struct ssm_change *journal; /* protected by lock */
+	size_t njournal;
+	bool warned_skipped;        /* protected by lock */
+};
+
+/* A path below ssm/, split: key, and the selector after '@' when there is one. */
+struct ssm_ref {
+	char *key;
+	char *selector; /* NULL: none; "": the current version (x@) */
+};
+
+struct ssm_file {
+	pthread_mutex_t lock;
+	char *key;
+	char *name;
+	char *selector;     /* non-empty: a read-only view of a version or label */
+	char *logpath;      /* "/ssm/..." for log lines */
+	int flags;
+	char *data;         /* the value; SSM_ADVANCED_MAX_VALUE + 1 bytes */
+	size_t len;
+	size_t limit;       /* longest value the parameter's tier allows */
+	bool loaded;        /* data holds the value (fetched, or truncated) */
+	bool dirty;         /* to be stored */
+	bool written;       /* write() since the last store (see ssm_flush) */
+	bool created;       /* counted in pending */
+	int failed;         /* a write failed: what flush answers; nothing is sent */
+};
+
+/* ---------------------------------------------------------------- names */
+
+static bool name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '.' || c == '-';
+}
+
+int ssm_key_of_name(const char *name, char **key)
+{
+	const char *rest = name, *seg;
+
+	*key = NULL;
+	if (*rest == '/')
+		rest++;
+	else if (strchr(rest, '/'))
+		return -EINVAL; /* "a/b": AWS wants paths fully qualified */
+	if (!*rest)
+		return -EINVAL;
+	for (seg = rest;;) {
+		size_t n = strcspn(seg, "/");
+
+		if (n == 0 || (n == 1 && seg[0] == '.') ||
+		    (n == 2 && seg[0] == '.' && seg[1] == '.') || memchr(seg, '@', n))
+			return -EINVAL;
+		if (!seg[n])
+			break;
+		seg += n + 1;
+	}
+	*key = strdup(rest);
+	return *key ? 0 : -ENOMEM;
+}
+
+char *ssm_name_of_key(const char *key)
+{
+	size_t n = strlen(key);
+	char *name;
+
+	if (!strchr(key, '/'))
+		return strdup(key);
+	name = malloc(n + 2);
+	if (!name)
+		return NULL;
+	name[0] = '/';
+	memcpy(name + 1, key, n + 1);
+	return name;
+}
+
+int ssm_check_new_name(const char *key, int levels_below)
+{
+	int levels = 0;
+	const char *seg = key;
+
+	if (!*key)
+		return -EINVAL;
+	/* "Parameter names can't be prefixed with aws or ssm (case-insensitive)." */
+	if (strncasecmp(key, "aws", 3) == 0 || strncasecmp(key, "ssm", 3) == 0)
+		return -EINVAL;
+	for (;;) {
+		size_t n = strcspn(seg, "/");
+
+		if (n == 0)
+			return -EINVAL;
+		for (size_t i = 0; i < n; i++)
+			if (!name_char(seg[i]))
+				return -EINVAL;
+		levels++;
+		if (!seg[n])
+			break;
+		seg += n + 1;
+	}
+	if (levels + levels_below > SSM_MAX_LEVELS)
+		return -EINVAL;
+	if (strlen(key) + (strchr(key, '/') ? 1 : 0) > SSM_MAX_NAME)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static bool label_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > SSM_MAX_LABEL)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!name_char(s[i]))
+			return false;
+	return true;
+}
+
+static bool version_ok(const char *s)
+{
+	long long v;
+
+	return s[0] >= '1' && s[0] <= '9' && util_parse_ll(s, 1, 1LL << 40, &v) == 0;
+}
+
+static void ref_free(struct ssm_ref *r)
+{
+	free(r->key);
+	free(r->selector);
+	r->key = r->selector = NULL;
+}
+
+/* Split a path below ssm/ ("app/x", "app/x@3"). -ENOENT for a path that
+ * cannot name anything ('@' in a folder, a bad selector). */
+static int parse_path(const char *path, struct ssm_ref *r)
+{
+	const char *last = strrchr(path, '/'), *at;
+
+	memset(r, 0, sizeof(*r));
+	last = last ? last + 1 : path;
+	at = strchr(path, '@');
+	if (!at) {
+		r->key = strdup(path);
+		return r->key ? 0 : -ENOMEM;
+	}
+	if (at < last || at == last || strchr(at + 1, '@'))
+		return -ENOENT;
+	if (at[1] && !version_ok(at + 1) && !label_ok(at + 1))
+		return -ENOENT;
+	r->key = strndup(path, (size_t)(at - path));
+	r->selector = strdup(at + 1);
+	if (!r->key || !r->selector) {
+		ref_free(r);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static bool has_selector(const struct ssm_ref *r)
+{
+	return r->selector && *r->selector;
+}
+
+/* "/ssm/<path>" for log lines. Caller frees; NULL when out of memory. */
+static char *log_path(const char *path)
+{
+	struct buf b;
+
+	buf_init(&b, 8192);
+	if (buf_printf(&b, "%s/%s", SSM_LOG_ROOT, path)) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_detach(&b);
+}
+
+/* --------------------------------------------------------------- params */
+
+static void param_free(struct ssm_param *p)
+{
+	free(p->key);
+	free(p->name);
+	free(p->key_id);
+	memset(p, 0, sizeof(*p));
+}
+
+static int param_copy(struct ssm_param *dst, const struct ssm_param *src)
+{
+	*dst = *src;
+	dst->key = strdup(src->key);
+	dst->name = strdup(src->name);
+	dst->key_id = util_strdup0(src->key_id);
+	if (!dst->key || !dst->name || (src->key_id && !dst->key_id)) {
+		param_free(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static enum ssm_type type_parse(const char *s)
+{
+	for (int i = 0; i < 3; i++)
+		if (s && strcmp(s, type_names[i]) == 0)
+			return (enum ssm_type)i;
+	return SSM_STRING;
+}
+
+static double json_time(const json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	time_t t;
+
+	if (json_is_number(v))
+		return json_number_value(v);
+	if (json_is_string(v) && util_parse_iso8601(json_string_value(v), &t) == 0)
+		return (double)t;
+	return 0;
+}
+
+/* Metadata of one DescribeParameters / GetParameter entry into p (key and
+ * name are taken over). */
+static int param_from_json(const json_t *j, char *key, char *name, struct ssm_param *p)
+{
+	const char *s;
+	long long v = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->key = key;
+	p->name = name;
+	p->type = type_parse(jsonx_str(j, "Type"));
+	jsonx_int(j, "Version", &v);
+	p->version = v;
+	p->modified = json_time(j, "LastModifiedDate");
+	s = jsonx_str(j, "Tier");
+	snprintf(p->tier, sizeof(p->tier), "%s", s ? s : "Standard");
+	s = jsonx_str(j, "DataType");
+	snprintf(p->data_type, sizeof(p->data_type), "%s", s ? s : "text");
+	p->len = -1;
+	s = jsonx_str(j, "KeyId");
+	if (s && !(p->key_id = strdup(s)))
+		return -ENOMEM;
+	return 0;
+}
+
+static size_t tier_limit(const char *tier)
+{
+	return strcmp(tier, "Advanced") == 0 ? SSM_ADVANCED_MAX_VALUE : SSM_STANDARD_MAX_VALUE;
+}
+
+/* --------------------------------------------------------------- tables */
+
+/* strcmp(s, a[0..alen) followed by c), c == 0 for nothing after a. */
+static int cmp_probe(const char *s, const char *a, size_t alen, char c)
+{
+	for (size_t i = 0; i < alen; i++) {
+		unsigned char x = (unsigned char)s[i], y = (unsigned char)a[i];
+
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	if (!c)
+		return s[alen] ? 1 : 0;
+	if (s[alen] != c)
+		return (unsigned char)s[alen] < (unsigned char)c ? -1 : 1;
+	return s[alen + 1] ? 1 : 0;
+}
+
+/* First entry not below the probe a[0..alen)+c. */
+static size_t lower_bound(const struct ssm_table *t, const char *a, size_t alen, char c)
+{
+	size_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cmp_probe(t->v[mid].key, a, alen, c) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct ssm_param *table_find(const struct ssm_table *t, const char *key)
+{
+	size_t klen = strlen(key), i = lower_bound(t, key, klen, 0);
+
+	return i < t->n && strcmp(t->v[i].key, key) == 0 ? &t->v[i] : NULL;
+}
+
+/* Anything below key/ in t? */
+static bool table_has_below(const struct ssm_table *t, const char *key)
+{
+	size_t klen = strlen(key), i = lower_bound(t, key, klen, '/');
+
+	return i < t->n && strncmp(t->v[i].key, key, klen) == 0 && t->v[i].key[klen] == '/';
+}
+
+/* Insert or replace (takes p over). */
+static int table_put(struct ssm_table *t, struct ssm_param *p)
+{
+	size_t i = lower_bound(t, p->key, strlen(p->key), 0);
+
+	if (i < t->n && strcmp(t->v[i].key, p->key) == 0) {
+		param_free(&t->v[i]);
+		t->v[i] = *p;
+		return 0;
+	}
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		struct ssm_param *v = realloc(t->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		t->v = v;
+		t->cap = cap;
+	}
+	memmove(&t->v[i + 1], &t->v[i], (t->n - i) * sizeof(*t->v));
+	t->v[i] = *p;
+	t->n++;
+	return 0;
+}
+
+static void table_remove(struct ssm_table *t, const char *key)
+{
+	struct ssm_param *p = table_find(t, key);
+	size_t i;
+
+	if (!p)
+		return;
+	i = (size_t)(p - t->v);
+	param_free(p);
+	memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof(*t->v));
+	t->n--;
+}
+
+static void table_free(struct ssm_table *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		param_free(&t->v[i]);
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+static int cmp_param(const void *a, const void *b)
+{
+	return strcmp(((const struct ssm_param *)a)->key, ((const struct ssm_param *)b)->key);
+}
+
+/* ------------------------------------------------ made folders, pending */
+
+static bool below(const char *s, const char *key, size_t klen)
+{
+	return strncmp(s, key, klen) == 0 && s[klen] == '/';
+}
+
+/* Under lock: is key a folder (never ""; that one always is)? */
+static bool is_folder(const struct ssm *s, const char *key)
+{
+	size_t klen = strlen(key);
+
+	if (table_has_below(&s->snap, key))
+		return true;
+	for (size_t i = 0; i < s->ndirs; i++)
+		if (strcmp(s->dirs[i].key, key) == 0 || below(s->dirs[i].key, key, klen))
+			return true;
+	for (size_t i = 0; i < s->npending; i++)
+		if (below(s->pending[i].key, key, klen))
+			return true;
+	return false;
+}
+
+static bool is_pending(const struct ssm *s, const char *key)
+{
+	for (size_t i = 0; i < s->npending; i++)
+		if (strcmp(s->pending[i].key, key) == 0)
+			return true;
+	return false;
+}
+
+static int pending_add(struct ssm *s, const char *key)
+{
+	struct ssm_pending *grown;
+
+	for (size_t i = 0; i < s->npending; i++) {
+		if (strcmp(s->pending[i].key, key) == 0) {
+			s->pending[i].refs++;
+			return 0;
+		}
+	}
+	grown = realloc(s->pending, (s->npending + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	s->pending = grown;
+	grown[s->npending].key = strdup(key);
+	if (!grown[s->npending].key)
+		return -ENOMEM;
+	grown[s->npending].refs = 1;
+	s->npending++;
+	return 0;
+}
+
+static void pending_drop(struct ssm *s, const char *key)
+{
+	for (size_t i = 0; i < s->npending; i++) {
+		if (strcmp(s->pending[i].key, key) != 0)
+			continue;
+		if (--s->pending[i].refs == 0) {
+			free(s->pending[i].key);
+			s->pending[i] = s->pending[--s->npending];
+		}
+		return;
+	}
+}
+
+static void dir_remove_at(struct ssm *s, size_t i)
+{
+	free(s->dirs[i].key);
+	s->dirs[i] = s->dirs[--s->ndirs];
+}
+
+static int dir_add(struct ssm *s, const char *key)
+{
+	struct ssm_dir *grown = realloc(s->dirs, (s->ndirs + 1) * sizeof(*grown));
+
+	if (!grown)
+		return -ENOMEM;
+	s->dirs = grown;
+	grown[s->ndirs].key = strdup(key);
+	grown[s->ndirs].made_ms = util_mono_ms();
+	if (!grown[s->ndirs].key)
+		return -ENOMEM;
+	s->ndirs++;
+	return 0;
+}
+
+/*
+ * Under lock: key has just gone (rm, rmdir). Its folder stays as if mkdir
+ * had made it, until the next listing after ttl, so that it does not
+ * vanish under the user's feet (rm -r removes the files, then the folder).
+ */
+static void keep_parent(struct ssm *s, const char *key)
+{
+	const char *slash = strrchr(key, '/');
+	char *parent;
+
+	if (!slash)
+		return;
+	parent = strndup(key, (size_t)(slash - key));
+	if (parent && !is_folder(s, parent))
+		dir_add(s, parent); /* without memory, the folder goes: no harm */
+	free(parent);
+}
+
+/* Something was written at key: the made folders above it are real now. */
+static void dirs_settle(struct ssm *s, const char *key)
+{
+	for (size_t i = 0; i < s->ndirs;) {
+		size_t dlen = strlen(s->dirs[i].key);
+
+		if (below(key, s->dirs[i].key, dlen))
+			dir_remove_at(s, i);
+		else
+			i++;
+	}
+}
+
+/* ---------------------------------------------------------- cache use */
+
+static uint64_t ttl_ms(const struct ssm *s)
+{
+	return s->cfg->cache ? cache_service_ttl(s->cfg->cache, AWS_SVC_SSM) : 0;
+}
+
+/* "/ssm/<folder>/", "/ssm/" for the root. Caller frees; NULL: no memory. */
+static char *marker_path(const char *folder)
+{
+	struct buf b;
+
+	buf_init(&b, 8192);
+	if (buf_printf(&b, "%s/%s%s", SSM_LOG_ROOT, folder, *folder ? "/" : "")) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_detach(&b);
+}
+
+/* Is the snapshot's part for folder within its TTL, and not invalidated? */
+static bool marker_fresh(struct ssm *s, const char *folder)
+{
+	struct cache_hit hit;
+	enum cache_state st = CACHE_MISS;
+	char *path;
+
+	if (!s->cfg->cache || !(path = marker_path(folder)))
+		return false;
+	memset(&hit, 0, sizeof(hit));
+	st = cache_get(s->cfg->cache, AWS_SVC_SSM, CACHE_LIST, path, &hit);
+	free(hit.data);
+	free(path);
+	return st == CACHE_FRESH;
+}
+
+static void marker_put(struct ssm *s, const char *folder)
+{
+	char *path;
+
+	if (s->cfg->cache && (path = marker_path(folder))) {
+		cache_put(s->cfg->cache, AWS_SVC_SSM, CACHE_LIST, path, "1", 1, NULL, 0, -1, 0);
+		free(path);
+	}
+}
+
+/* The folders of a sorted table, each once (keys below one folder are
+ * contiguous). Caller frees the array and its strings. */
+static int table_folders(const struct ssm_table *t, char ***out, size_t *n)
+{
+	char **v = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		const char *k = t->v[i].key, *prev = i ? t->v[i - 1].key : NULL;
+
+		for (const char *slash = strchr(k, '/'); slash; slash = strchr(slash + 1, '/')) {
+			size_t len = (size_t)(slash - k);
+
+			if (prev && strncmp(prev, k, len + 1) == 0)
+				continue; /* the previous key was below it too */
+			if (*n == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				char **g = realloc(v, ncap * sizeof(*g));
+
+				if (!g)
+					goto nomem;
+				v = g;
+				cap = ncap;
+			}
+			if (!(v[*n] = strndup(k, len)))
+				goto nomem;
+			(*n)++;
+		}
+	}
+	*out = v;
+	return 0;
+nomem:
+	for (size_t i = 0; i < *n; i++)
+		free(v[i]);
+	free(v);
+	*n = 0;
+	return -ENOMEM;
+}
+
+/* Under lock, before key joins the snapshot: the folders above it that the
+ * snapshot does not have yet. Caller frees the array and its strings. */
+static int new_folders(const struct ssm *s, const char *key, char ***out, size_t *n)
+{
+	size_t depth = 0;
+	char **v;
+
+	*out = NULL;
+	*n = 0;
+	for (const char *p = key; *p; p++)
+		depth += *p == '/';
+	if (!depth)
+		return 0;
+	v = calloc(depth, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (const char *slash = strchr(key, '/'); slash; slash = strchr(slash + 1, '/')) {
+		char *folder = strndup(key, (size_t)(slash - key));
+
+		if (!folder) {
+			for (size_t i = 0; i < *n; i++)
+				free(v[i]);
+			free(v);
+			*n = 0;
+			return -ENOMEM;
+		}
+		if (table_has_below(&s->snap, folder))
+			free(folder);
+		else
+			v[(*n)++] = folder;
+	}
+	*out = v;
+	return 0;
+}
+
+/* What the cache holds for an x@selector path: 0 (sel filled), -ENOENT
+ * (known absent), 1 (nothing fresh). */
+static int sel_get(struct ssm *s, const char *mpath, struct ssm_sel *sel)
+{
+	struct cache_hit hit;
+	int rc = 1;
+
+	if (!s->cfg->cache)
+		return 1;
+	memset(&hit, 0, sizeof(hit));
+	if (cache_get(s->cfg->cache, AWS_SVC_SSM, CACHE_ATTR, mpath, &hit) == CACHE_FRESH) {
+		if (hit.negative)
+			rc = -ENOENT;
+		else if (hit.data && hit.len == sizeof(*sel)) {
+			memcpy(sel, hit.data, sizeof(*sel));
+			rc = 0;
+		}
+	}
+	free(hit.data);
+	return rc;
+}
+
+static void sel_put(struct ssm *s, const char *mpath, const struct ssm_sel *sel)
+{
+	if (s->cfg->cache)
+		cache_put(s->cfg->cache, AWS_SVC_SSM, CACHE_ATTR, mpath, sel,
+			  sel ? sizeof(*sel) : 0, NULL, 0, -1, sel ? 0 : CACHE_NEGATIVE);
+}
+
+/* Make the next lookup list again (a change we could not record). */
+static void snapshot_forget(struct ssm *s)
+{
+	char *path = marker_path("");
+
+	if (s->cfg->cache && path)
+		cache_invalidate(s->cfg->cache, path);
+	free(path);
+}
+
+/* key changed here: forget what its selectors answered ("/ssm/key@..."). */
+static void sel_forget(struct ssm *s, const char *key)
+{
+	struct buf b;
+
+	if (!s->cfg->cache)
+		return;
+	buf_init(&b, 8192);
+	if (buf_printf(&b, "%s/%s@*", SSM_LOG_ROOT, key) == 0)
+		cache_invalidate(s->cfg->cache, b.data);
+	buf_free(&b);
+}
+
+/* -------------------------------------------------------------- journal */
+
+static void journal_prune(struct ssm *s, uint64_t now)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < s->njournal; i++) {
+		if (now - s->journal[i].at_ms > SSM_JOURNAL_KEEP_MS ||
+		    s->njournal - i > SSM_JOURNAL_MAX)
+			param_free(&s->journal[i].p);
+		else
+			s->journal[keep++] = s->journal[i];
+	}
+	s->njournal = keep;
+}
+
+/* Under lock: remember one of this mount's changes (p is copied). A failure
+ * to remember only costs freshness, never correctness of what is stored. */
+static void journal_add(struct ssm *s, bool removed, const struct ssm_param *p)
+{
+	struct ssm_change *grown;
+	uint64_t now = util_mono_ms();
+
+	journal_prune(s, now);
+	grown = realloc(s->journal, (s->njournal + 1) * sizeof(*grown));
+	if (!grown)
+		return;
+	s->journal = grown;
+	if (param_copy(&grown[s->njournal].p, p))
+		return;
+	grown[s->njournal].at_ms = now;
+	grown[s->njournal].removed = removed;
+	s->njournal++;
+}
+
+/* Under lock: re-apply to a fresh listing the changes it may have missed. */
+static void journal_apply(struct ssm *s, struct ssm_table *t, uint64_t started_ms)
+{
+	for (size_t i = 0; i < s->njournal; i++) {
+		const struct ssm_change *c = &s->journal[i];
+		struct ssm_param *have, copy;
+
+		if (c->at_ms + SSM_JOURNAL_SLACK_MS < started_ms)
+			continue;
+		have = table_find(t, c->p.key);
+		if (c->removed) {
+			if (have && have->version <= c->p.version)
+				table_remove(t, c->p.key);
+		} else if (!have || have->version < c->p.version) {
+			if (param_copy(&copy, &c->p) == 0 && table_put(t, &copy))
+				param_free(&copy);
+		}
+	}
+}
+
+/* ----------------------------------------------------------- AWS calls */
+
+#define CALL_QUIET 1u     /* the caller handles the error (no error line) */
+#define CALL_SECRET 2u    /* the body holds a value: wipe it, log no message */
+
+/* What an error answer said, for callers that log it themselves. */
+struct ssm_err {
+	char code[128];
+	char request_id[128];
+	long status;
+};
+
+/*
+ * One SSM JSON call. body is serialized into a buffer of its exact size
+ * (no copies left behind by growth), and both it and the answer are wiped
+ * before they are freed. *out (may be NULL) gets the parsed answer; caller
+ * owns it. err (may be NULL) gets the error's code and request id. 0 or a
+ * negative errno; aws_call has logged the error unless CALL_QUIET.
+ */
+static int ssm_call(struct ssm *s, const char *op, const json_t *body, const char *path,
+		    unsigned flags, json_t **out, struct ssm_err *err)
+{
+	struct aws_request req;
+	struct aws_response resp;
+	size_t need = json_dumpb(body, NULL, 0, JSON_COMPACT);
+	char *payload;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (need == 0)
+		return -EINVAL;
+	payload = malloc(need);
+	if (!payload)
+		return -ENOMEM;
+	if (json_dumpb(body, payload, need, JSON_COMPACT) != need) {
+		util_wipe(payload, need);
+		free(payload);
+		return -EINVAL;
+	}
+	req = (struct aws_request){
+		.svc = AWS_SVC_SSM,
+		.op = op,
+		.body = payload,
+		.body_len = need,
+		.path = path,
+		.max_response = SSM_MAX_RESPONSE,
+		.quiet_errors = (flags & CALL_QUIET) != 0,
+		.sensitive = (flags & CALL_SECRET) != 0,
+	};
+	rc = aws_call(s->client, &req, &resp);
+	if (err) {
+		snprintf(err->code, sizeof(err->code), "%s", resp.code);
+		snprintf(err->request_id, sizeof(err->request_id), "%s",
+			 resp.request_id[0] ? resp.request_id : "-");
+		err->status = resp.status;
+	}
+	if (rc == 0 && out) {
+		const char *data = resp.http.body.data ? resp.http.body.data : "{}";
+		size_t dlen = resp.http.body.len ? resp.http.body.len : 2;
+
+		rc = jsonx_parse(data, dlen, SSM_MAX_RESPONSE, out);
+		if (rc) {
+			log_error("ssm %s %s: malformed JSON answer (%s)", op, path, strerror(-rc));
+			rc = rc == -ENOMEM ? -ENOMEM : -EIO;
+		}
+	}
+	util_wipe(resp.http.body.data, resp.http.body.len);
+	aws_response_free(&resp);
+	util_wipe(payload, need);
+	free(payload);
+	return rc;
+}
+
+/* Wipe a JSON string's bytes in place (jansson's own copy of a value). */
+static void json_wipe_string(json_t *v)
+{
+	if (json_is_string(v))
+		util_wipe((char *)json_string_value(v), json_string_length(v));
+}
+
+struct ssm_value {
+	char *data;          /* malloc'd, NUL-terminated; caller wipes and frees */
+	size_t len;
+	struct ssm_param meta; /* type, version, modified, data_type (key/name unset) */
+};
+
+/*
+ * GetParameter WithDecryption of name, or of name:selector. On success
+ * out->data holds the value. quiet: ENOENT is expected (a lookup).
+ */
+static int get_value(struct ssm *s, const char *name, const char *selector, const char *path,
+		     bool quiet, struct ssm_value *out)
+{
+	json_t *body, *ans = NULL, *p, *v;
+	struct buf full;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	buf_init(&full, SSM_MAX_NAME + SSM_MAX_LABEL + 8);
+	rc = buf_puts(&full, name);
+	if (!rc && selector && *selector)
+		rc = buf_printf(&full, ":%s", selector);
+	if (rc) {
+		buf_free(&full);
+		return rc == -EFBIG ? -ENAMETOOLONG : rc;
+	}
+	body = json_pack("{s:s, s:b}", "Name", full.data, "WithDecryption", 1);
+	buf_free(&full);
+	if (!body)
+		return -ENOMEM;
+	rc = ssm_call(s, "GetParameter", body, path, quiet ? CALL_QUIET : 0, &ans, NULL);
+	json_decref(body);
+	if (rc)
+		return rc;
+	p = jsonx_object(ans, "Parameter");
+	v = p ? json_object_get(p, "Value") : NULL;
+	if (!json_is_string(v)) {
+		log_error("ssm GetParameter %s: answer without a value", path);
+		rc = -EIO;
+	} else if (json_string_length(v) > SSM_ADVANCED_MAX_VALUE) {
+		log_error("ssm GetParameter %s: value of %zu bytes, more than SSM allows", path,
+			  json_string_length(v));
+		rc = -EIO;
+	} else {
+		out->len = json_string_length(v);
+		out->data = malloc(out->len + 1);
+		if (!out->data) {
+			rc = -ENOMEM;
+		} else {
+			memcpy(out->data, json_string_value(v), out->len);
+			out->data[out->len] = '\0';
+			rc = param_from_json(p, NULL, NULL, &out->meta);
+			out->meta.len = (long long)out->len;
+			free(out->meta.key_id); /* GetParameter does not name one */
+			out->meta.key_id = NULL;
+		}
+	}
+	json_wipe_string(v);
+	json_decref(ans);
+	if (rc && out->data) {
+		util_wipe(out->data, out->len);
+		free(out->data);
+		out->data = NULL;
+	}
+	return rc;
+}
+
+static void value_free(struct ssm_value *v)
+{
+	if (v->data) {
+		util_wipe(v->data, v->len);
+		free(v->data);
+	}
+	param_free(&v->meta);
+	memset(v, 0, sizeof(*v));
+}
+
+/* ------------------------------------------------------------- listing */
+
+struct list_ctx {
+	struct ssm_table t;
+	size_t skipped;
+	char *first_skipped;
+	bool capped;
+};
+
+static int list_page(void *arg, json_t *page, size_t *items, bool *stop)
+{
+	struct list_ctx *c = arg;
+	json_t *arr = jsonx_array(page, "Parameters"), *p;
+	size_t i;
+
+	*items = 0;
+	if (!arr)
+		return 0;
+	json_array_foreach(arr, i, p) {
+		const char *name = jsonx_str(p, "Name");
+		char *key = NULL, *dup;
+		struct ssm_param *slot;
+		int rc;
+
+		(*items)++;
+		if (!name)
+			continue;
+		rc = ssm_key_of_name(name, &key);
+		if (rc == -ENOMEM)
+			return rc;
+		if (rc) {
+			if (!c->skipped++)
+				c->first_skipped = strdup(name);
+			continue;
+		}
+		if (c->t.n >= SSM_MAX_PARAMS) {
+			free(key);
+			c->capped = true;
+			*stop = true;
+			return 0;
+		}
+		if (c->t.n == c->t.cap) {
+			size_t cap = c->t.cap ? c->t.cap * 2 : 256;
+			struct ssm_param *v = realloc(c->t.v, cap * sizeof(*v));
+
+			if (!v) {
+				free(key);
+				return -ENOMEM;
+			}
+			c->t.v = v;
+			c->t.cap = cap;
+		}
+		dup = strdup(name);
+		slot = &c->t.v[c->t.n];
+		if (!dup || param_from_json(p, key, dup, slot)) {
+			if (dup)
+				param_free(slot);
+			else
+				free(key);
+			return -ENOMEM;
+		}
+		c->t.n++;
+	}
+	return 0;
+}
+
+/* Sort and drop duplicates ("foo" listed twice, as "foo" and "/foo"). */
+static size_t table_settle(struct ssm_table *t)
+{
+	size_t keep = 0, dropped = 0;
+
+	if (t->n)
+		qsort(t->v, t->n, sizeof(*t->v), cmp_param);
+	for (size_t i = 0; i < t->n; i++) {
+		if (keep && strcmp(t->v[keep - 1].key, t->v[i].key) == 0) {
+			param_free(&t->v[i]);
+			dropped++;
+		} else {
+			t->v[keep++] = t->v[i];
+		}
+	}
+	t->n = keep;
+	return dropped;
+}
+
+/* List every parameter (DescribeParameters, every page) and install it. */
+static int list_all(struct ssm *s, uint64_t started_ms)
+{
+	struct list_ctx c = { 0 };
+	struct paginate_result res;
+	json_t *body = json_object();
+	char **folders = NULL;
+	size_t dups, n, nfolders = 0;
+	uint64_t life;
+	int rc;
+
+	if (!body)
+		return -ENOMEM;
+	rc = paginate_json(s->client, AWS_SVC_SSM, "DescribeParameters", body, SSM_LOG_ROOT,
+			   &paginate_ssm_describe_parameters, NULL, list_page, &c, &res);
+	json_decref(body);
+	if (rc) {
+		table_free(&c.t);
+		free(c.first_skipped);
+		return rc;
+	}
+	dups = table_settle(&c.t);
+	pthread_mutex_lock(&s->lock);
+	if ((c.skipped || dups) && !s->warned_skipped) {
+		s->warned_skipped = true;
+		log_warn("ssm %s: %zu parameter name(s) have no place in the tree and are not "
+			 "shown (e.g. \"%s\"; a path needs a leading slash and no empty, \".\", "
+			 "\"..\" or '@' segment); %zu listed twice",
+			 SSM_LOG_ROOT, c.skipped, c.first_skipped ? c.first_skipped : "-", dups);
+	}
+	if (c.capped)
+		log_warn("ssm %s: more than %u parameters; the listing was cut there", SSM_LOG_ROOT,
+			 SSM_MAX_PARAMS);
+	/* What this mount already knows of a value (its length) stays known. */
+	for (size_t i = 0; i < c.t.n; i++) {
+		const struct ssm_param *old = table_find(&s->snap, c.t.v[i].key);
+
+		if (old && old->version == c.t.v[i].version)
+			c.t.v[i].len = old->len;
+	}
+	journal_apply(s, &c.t, started_ms);
+	table_free(&s->snap);
+	s->snap = c.t;
+	s->listed_ms = util_mono_ms();
+	/* Made folders live until the first listing after ttl (a second at
+	 * least, so that mkdir x && echo v > x/y works whatever ttl is). */
+	life = ttl_ms(s) > SSM_MIN_DIR_MS ? ttl_ms(s) : SSM_MIN_DIR_MS;
+	for (size_t i = 0; i < s->ndirs;) {
+		if (s->listed_ms - s->dirs[i].made_ms >= life)
+			dir_remove_at(s, i);
+		else
+			i++;
+	}
+	n = s->snap.n;
+	rc = table_folders(&s->snap, &folders, &nfolders);
+	pthread_mutex_unlock(&s->lock);
+	/* The markers that say how long the snapshot is good for. Without
+	 * memory for them the next lookup lists again: slower, not wrong. */
+	for (size_t i = 0; i < nfolders; i++) {
+		marker_put(s, folders[i]);
+		free(folders[i]);
+	}
+	free(folders);
+	marker_put(s, "");
+	free(c.first_skipped);
+	log_debug("ssm %s: listed %zu parameters in %zu page(s)", SSM_LOG_ROOT, n, res.pages);
+	return 0;
+}
+
+/* Is the snapshot good for a lookup in folder ("" for ssm/ itself)? The
+ * root's marker carries the TTL; a folder of the listing also needs its own
+ * (an invalidation may have dropped it). Folders mkdir made have none. */
+static bool snapshot_ok(struct ssm *s, const char *folder)
+{
+	bool listed;
+
+	if (!marker_fresh(s, ""))
+		return false;
+	if (!*folder)
+		return true;
+	pthread_mutex_lock(&s->lock);
+	listed = table_has_below(&s->snap, folder);
+	pthread_mutex_unlock(&s->lock);
+	return !listed || marker_fresh(s, folder);
+}
+
+/*
+ * Make sure the snapshot may answer for folder: list again when the cache
+ * says it may not, once for every caller waiting at the same time. 0 or
+ * the listing's errno.
+ */
+static int snapshot_fresh(struct ssm *s, const char *folder)
+{
+	uint64_t gen, started;
+	int rc;
+
+	if (snapshot_ok(s, folder))
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	if (s->listing) {
+		/* Take the result of the listing in flight. */
+		gen = s->list_gen;
+		while (s->listing && s->list_gen == gen)
+			pthread_cond_wait(&s->listed, &s->lock);
+		rc = s->list_rc;
+		pthread_mutex_unlock(&s->lock);
+		return rc;
+	}
+	s->listing = true;
+	started = util_mono_ms();
+	pthread_mutex_unlock(&s->lock);
+
+	rc = list_all(s, started);
+
+	pthread_mutex_lock(&s->lock);
+	s->listing = false;
+	s->list_gen++;
+	s->list_rc = rc;
+	pthread_cond_broadcast(&s->listed);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* The folder a path's lookup consults: its parent ("" at the top). Caller
+ * frees; NULL when out of memory. */
+static char *parent_of(const char *key)
+{
+	const char *slash = strrchr(key, '/');
+
+	return slash ? strndup(key, (size_t)(slash - key)) : strdup("");
+}
+
+/* snapshot_fresh for the folder holding key. */
+static int snapshot_fresh_for(struct ssm *s, const char *key)
+{
+	char *parent = parent_of(key);
+	int rc;
+
+	if (!parent)
+		return -ENOMEM;
+	rc = snapshot_fresh(s, parent);
+	free(parent);
+	return rc;
+}
+
+/* Metadata of one parameter by name (DescribeParameters with a Name filter),
+ * for a write that found it created elsewhere. -ENOENT when absent. */
+static int describe_one(struct ssm *s, const char *name, const char *path, struct ssm_param *out)
+{
+	json_t *body, *ans = NULL, *arr, *p;
+	size_t i;
+	int rc;
+
+	body = json_pack("{s:[{s:s, s:s, s:[s]}]}", "ParameterFilters", "Key", "Name", "Option",
+			 "Equals", "Values", name);
+	if (!body)
+		return -ENOMEM;
+	rc = ssm_call(s, "DescribeParameters", body, path, 0, &ans, NULL);
+	json_decref(body);
+	if (rc)
+		return rc;
+	rc = -ENOENT;
+	arr = jsonx_array(ans, "Parameters");
+	json_array_foreach(arr, i, p) {
+		const char *n = jsonx_str(p, "Name");
+		char *key = NULL, *dup;
+
+		if (!n || ssm_key_of_name(n, &key))
+			continue;
+		dup = strdup(n);
+		if (!dup) {
+			free(key);
+			rc = -ENOMEM;
+			break;
+		}
+		rc = param_from_json(p, key, dup, out);
+		if (rc)
+			param_free(out);
+		break;
+	}
+	json_decref(ans);
+	return rc;
+}
+
+/* ------------------------------------------------------------ attributes */
+
+static void set_mtime(struct stat *st, double t)
+{
+	if (t <= 0)
+		return;
+	st->st_mtim.tv_sec = (time_t)t;
+	st->st_mtim.tv_nsec = (long)((t - (double)(time_t)t) * 1e9);
+	st->st_ctim = st->st_mtim;
+	st->st_atim = st->st_mtim;
+}
+
+static mode_t type_mode(enum ssm_type type, bool read_only)
+{
+	mode_t m = type == SSM_SECURE ? 0600 : 0644;
+
+	return read_only ? (m & 0444) : m;
+}
+
+/* A file's size is its value's length when this mount has seen the value,
+ * else 0: the listing does not carry values (see awsfs(1)). */
+static void param_stat(const struct ssm *s, const struct ssm_param *p, struct stat *st)
+{
+	fs_file_stat(s->cfg, st, p->len > 0 ? (off_t)p->len : 0, type_mode(p->type, false));
+	set_mtime(st, p->modified);
+}
+
+static void sel_stat(const struct ssm *s, const struct ssm_sel *sel, struct stat *st)
+{
+	fs_file_stat(s->cfg, st, sel->len > 0 ? (off_t)sel->len : 0, type_mode(sel->type, true));
+	set_mtime(st, sel->modified);
+}
+
+static void sel_of_value(const struct ssm_value *v, struct ssm_sel *sel)
+{
+	memset(sel, 0, sizeof(*sel));
+	sel->type = v->meta.type;
+	sel->version = v->meta.version;
+	sel->modified = v->meta.modified;
+	sel->len = (long long)v->len;
+	snprintf(sel->data_type, sizeof(sel->data_type), "%s", v->meta.data_type);
+}
+
+/* Look up key@selector: the cache, else GetParameter (its answer, found or
+ * not, cached for the ssm TTL). */
+static int selector_stat(struct ssm *s, const char *path, const struct ssm_ref *r,
+			 struct stat *st)
+{
+	struct ssm_sel sel;
+	struct ssm_value v;
+	char *name, *lp;
+	int rc;
+
+	lp = log_path(path);
+	if (!lp)
+		return -ENOMEM;
+	rc = sel_get(s, lp, &sel);
+	if (rc <= 0) {
+		if (!rc)
+			sel_stat(s, &sel, st);
+		free(lp);
+		return rc;
+	}
+	name = ssm_name_of_key(r->key);
+	if (!name) {
+		free(lp);
+		return -ENOMEM;
+	}
+	rc = get_value(s, name, r->selector, lp, true, &v);
+	free(name);
+	if (rc == -EINVAL)
+		rc = -ENOENT; /* a label SSM does not accept names nothing */
+	if (rc == 0) {
+		sel_of_value(&v, &sel);
+		value_free(&v);
+		sel_put(s, lp, &sel);
+		sel_stat(s, &sel, st);
+	} else if (rc == -ENOENT) {
+		sel_put(s, lp, NULL);
+	}
+	free(lp);
+	return rc;
+}
+
+static int ssm_getattr(void *be, const char *path, struct stat *st)
+{
+	struct ssm *s = be;
+	struct ssm_ref r;
+	struct ssm_param *p;
+	int rc;
+
+	if (!*path) {
+		fs_dir_stat(s->cfg, st);
+		return 0;
+	}
+	rc = parse_path(path, &r);
+	if (rc)
+		return rc;
+	rc = snapshot_fresh_for(s, r.key);
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&s->lock);
+	p = table_find(&s->snap, r.key);
+	if (!r.selector && is_folder(s, r.key)) {
+		fs_dir_stat(s->cfg, st);
+	} else if (has_selector(&r)) {
+		rc = p ? 1 : -ENOENT;
+	} else if (p) {
+		param_stat(s, p, st);
+	} else if (is_pending(s, r.key)) {
+		fs_file_stat(s->cfg, st, 0, type_mode(s->new_type, false));
+	} else {
+		rc = -ENOENT;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (rc == 1)
+		rc = selector_stat(s, path, &r, st);
+out:
+	ref_free(&r);
+	return rc;
+}
+
+/* --------------------------------------------------------------- readdir */
+
+struct entry {
+	char *name;
+	struct stat st;
+};
+
+struct entries {
+	struct entry *v;
+	size_t n, cap;
+};
+
+/* Is name[0..len) followed by suffix listed already? */
+static bool entries_has(const struct entries *e, const char *name, size_t len, const char *suffix)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (strncmp(e->v[i].name, name, len) == 0 &&
+		    strcmp(e->v[i].name + len, suffix) == 0)
+			return true;
+	return false;
+}
+
+static int entries_add(struct entries *e, const char *name, size_t len, const char *suffix,
+		       const struct stat *st)
+{
+	size_t slen = strlen(suffix);
+
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? e->cap * 2 : 32;
+		struct entry *v = realloc(e->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		e->v = v;
+		e->cap = cap;
+	}
+	e->v[e->n].name = malloc(len + slen + 1);
+	if (!e->v[e->n].name)
+		return -ENOMEM;
+	memcpy(e->v[e->n].name, name, len);
+	memcpy(e->v[e->n].name + len, suffix, slen + 1);
+	e->v[e->n].st = *st;
+	e->n++;
+	return 0;
+}
+
+static void entries_free(struct entries *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->v[i].name);
+	free(e->v);
+}
+
+/* Under lock: the children of folder key ("" for ssm/ itself). */
+static int collect(struct ssm *s, const char *key, struct entries *e)
+{
+	const struct ssm_table *t = &s->snap;
+	size_t klen = strlen(key), plen = klen ? klen + 1 : 0;
+	size_t i = klen ? lower_bound(t, key, klen, '/') : 0;
+	struct stat dst, fst;
+	int rc = 0;
+
+	fs_dir_stat(s->cfg, &dst);
+	while (i < t->n && !rc) {
+		const struct ssm_param *p = &t->v[i];
+		const char *rest, *slash;
+
+		if (klen && !below(p->key, key, klen))
+			break;
+		rest = p->key + plen;
+		slash = strchr(rest, '/');
+		if (!slash) {
+			param_stat(s, p, &fst);
+			/* A parameter that is also a folder shows as name@. */
+			rc = entries_add(e, rest, strlen(rest), is_folder(s, p->key) ? "@" : "",
+					 &fst);
+			i++;
+		} else {
+			rc = entries_add(e, rest, (size_t)(slash - rest), "", &dst);
+			/* Skip the folder's whole block: everything below "seg/"
+			 * sorts before "seg0" ('0' follows '/'). */
+			i = lower_bound(t, p->key, (size_t)(slash - p->key), '0');
+		}
+	}
+	/* Folders made by mkdir and files being created. */
+	for (size_t j = 0; j < s->ndirs && !rc; j++) {
+		const char *d = s->dirs[j].key, *rest;
+		size_t n;
+
+		if (klen && !below(d, key, klen))
+			continue;
+		rest = d + plen;
+		n = strcspn(rest, "/");
+		if (!entries_has(e, rest, n, ""))
+			rc = entries_add(e, rest, n, "", &dst);
+	}
+	for (size_t j = 0; j < s->npending && !rc; j++) {
+		const char *k = s->pending[j].key, *rest;
+		size_t n;
+
+		if (klen && !below(k, key, klen))
+			continue;
+		rest = k + plen;
+		n = strcspn(rest, "/");
+		if (rest[n] == '/') {
+			if (!entries_has(e, rest, n, ""))
+				rc = entries_add(e, rest, n, "", &dst);
+		} else if (!table_find(t, k)) {
+			const char *suffix = is_folder(s, k) ? "@" : "";
+
+			fs_file_stat(s->cfg, &fst, 0, type_mode(s->new_type, false));
+			if (!entries_has(e, rest, n, suffix))
+				rc = entries_add(e, rest, n, suffix, &fst);
+		}
+	}
+	return rc;
+}
+
+static int ssm_readdir(void *be, const char *path, backend_fill_fn fill, void *sink)
+{
+	struct ssm *s = be;
+	struct entries e = { 0 };
+	int rc;
+
+	if (strchr(path, '@'))
+		return -ENOTDIR;
+	rc = snapshot_fresh(s, path);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&s->lock);
+	if (*path && !is_folder(s, path))
+		rc = table_find(&s->snap, path) || is_pending(s, path) ? -ENOTDIR : -ENOENT;
+	else
+		rc = collect(s, path, &e);
+	pthread_mutex_unlock(&s->lock);
+	/* Fill outside the lock: the kernel may be slow. */
+	for (size_t i = 0; !rc && i < e.n; i++)
+		if (fill(sink, e.v[i].name, &e.v[i].st))
+			break;
+	entries_free(&e);
+	return rc;
+}
+
+/* ------------------------------------------------------------ open files */
+
+static void file_free(struct ssm_file *f)
+{
+	if (!f)
+		return;
+	if (f->data) {
+		util_wipe(f->data, SSM_ADVANCED_MAX_VALUE + 1);
+		free(f->data);
+	}
+	free(f->key);
+	free(f->name);
+	free(f->selector);
+	free(f->logpath);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+/* Fetch the value into f (GetParameter). Called with f->lock held. */
+static int file_load(struct ssm *s, struct ssm_file *f)
+{
+	struct ssm_value v;
+	int rc;
+
+	rc = get_value(s, f->name, f->selector, f->logpath, false, &v);
+	if (rc)
+		return rc;
+	memcpy(f->data, v.data, v.len);
+	f->len = v.len;
+	f->loaded = true;
+	pthread_mutex_lock(&s->lock);
+	if (!f->selector) {
+		struct ssm_param *p = table_find(&s->snap, f->key);
+
+		/* The listing may be older than what GetParameter saw. */
+		if (p && p->version <= v.meta.version) {
+			p->version = v.meta.version;
+			p->type = v.meta.type;
+			p->modified = v.meta.modified;
+			p->len = (long long)v.len;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (f->selector) {
+		struct ssm_sel sel;
+		struct buf path;
+
+		sel_of_value(&v, &sel);
+		buf_init(&path, 16384);
+		if (buf_printf(&path, "%s/%s@%s", SSM_LOG_ROOT, f->key, f->selector) == 0)
+			sel_put(s, path.data, &sel);
+		buf_free(&path);
+	}
+	value_free(&v);
+	return 0;
+}
+
+static int file_new(const char *key, const struct ssm_ref *r, const char *path, int flags,
+		    size_t limit, struct ssm_file **out)
+{
+	struct ssm_file *f = calloc(1, sizeof(*f));
+
+	*out = NULL;
+	if (!f)
+		return -ENOMEM;
+	pthread_mutex_init(&f->lock, NULL);
+	f->flags = flags;
+	f->limit = limit;
+	f->key = strdup(key);
+	f->name = ssm_name_of_key(key);
+	f->selector = has_selector(r) ? strdup(r->selector) : NULL;
+	f->logpath = log_path(path);
+	f->data = malloc(SSM_ADVANCED_MAX_VALUE + 1);
+	if (!f->key || !f->name || (has_selector(r) && !f->selector) || !f->logpath || !f->data) {
+		file_free(f);
+		return -ENOMEM;
+	}
+	*out = f;
+	return 0;
+}
+
+static bool wants_write(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY;
+}
+
+static int ssm_open(void *be, const char *path, int flags, void **fh)
+{
+	struct ssm *s = be;
+	struct ssm_ref r;
+	struct ssm_file *f = NULL;
+	const struct ssm_param *p;
+	size_t limit = SSM_STANDARD_MAX_VALUE;
+	bool pending = false;
+	int rc;
+
+	rc = parse_path(path, &r);
+	if (rc)
+		return rc;
+	if (has_selector(&r) && wants_write(flags)) {
+		rc = -EROFS; /* a past version cannot be changed */
+		goto out;
+	}
+	rc = snapshot_fresh_for(s, r.key);
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&s->lock);
+	p = table_find(&s->snap, r.key);
+	if (!r.selector && is_folder(s, r.key))
+		rc = -EISDIR;
+	else if (p)
+		limit = tier_limit(p->tier);
+	else if (!(pending = is_pending(s, r.key)))
+		rc = -ENOENT;
+	pthread_mutex_unlock(&s->lock);
+	if (rc)
+		goto out;
+	rc = file_new(r.key, &r, path, flags, has_selector(&r) ? SSM_ADVANCED_MAX_VALUE : limit,
+		      &f);
+	if (rc)
+		goto out;
+	if (wants_write(flags) && (flags & O_TRUNC)) {
+		f->loaded = true;
+		f->dirty = true;
+	} else if (pending) {
+		f->loaded = true; /* being created elsewhere: empty so far */
+	} else if ((flags & O_ACCMODE) != O_WRONLY) {
+		/* Reading: fetch now, so that open reports ENOENT/EACCES. A
+		 * writer without O_TRUNC fetches at its first write. */
+		pthread_mutex_lock(&f->lock);
+		rc = file_load(s, f);
+		pthread_mutex_unlock(&f->lock);
+		if (rc) {
+			file_free(f);
+			goto out;
+		}
+	}
+	*fh = f;
+out:
+	ref_free(&r);
+	return rc;
+}
+
+static int ssm_create(void *be, const char *path, mode_t mode, int flags, void **fh)
+{
+	struct ssm *s = be;
+	struct ssm_ref r;
+	struct ssm_file *f = NULL;
+	const struct ssm_param *p;
+	char *slash;
+	int rc;
+
+	(void)mode; /* the mode follows the type */
+	rc = parse_path(path, &r);
+	if (rc)
+		return rc == -ENOENT ? -EINVAL : rc;
+	if (has_selector(&r)) {
+		rc = -EROFS;
+		goto out;
+	}
+	rc = ssm_check_new_name(r.key, 0);
+	if (rc) {
+		log_error("ssm create %s/%s: not a name SSM accepts (letters, digits, _ . - "
+			  "between slashes, at most %d levels, no aws/ssm prefix)",
+			  SSM_LOG_ROOT, path, SSM_MAX_LEVELS);
+		goto out;
+	}
+	rc = snapshot_fresh_for(s, r.key);
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&s->lock);
+	p = table_find(&s->snap, r.key);
+	slash = strrchr(r.key, '/');
+	if (slash)
+		*slash = '\0';
+	if (slash && !is_folder(s, r.key))
+		rc = -ENOENT;
+	if (slash)
+		*slash = '/';
+	if (!rc && !r.selector && is_folder(s, r.key))
+		rc = -EISDIR;
+	if (!rc && p && (flags & O_EXCL))
+		rc = -EEXIST;
+	if (!rc)
+		rc = file_new(r.key, &r, path, flags,
+			      p ? tier_limit(p->tier) : SSM_STANDARD_MAX_VALUE, &f);
+	if (!rc && !p) {
+		rc = pending_add(s, r.key);
+		if (!rc)
+			f->created = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (rc)
+		goto out;
+	/* Created or truncated: the value is what gets written. */
+	f->loaded = true;
+	f->dirty = true;
+	*fh = f;
+	f = NULL;
+out:
+	file_free(f);
+	ref_free(&r);
+	return rc;
+}
+
+static int ssm_read(void *be, void *fh, char *buf, size_t size, off_t off)
+{
+	struct ssm_file *f = fh;
+	size_t n = 0;
+
+	(void)be;
+	if (off < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	if (f->loaded && (size_t)off < f->len) {
+		n = f->len - (size_t)off;
+		if (n > size)
+			n = size;
+		memcpy(buf, f->data + off, n);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return (int)n;
+}
+
+/* Called with f->lock held: refuse a value past the tier's limit (one
+ * trailing newline beyond it is allowed: it is dropped). */
+static int too_big(struct ssm_file *f, size_t end)
+{
+	if (end <= f->limit + 1)
+		return 0;
+	if (!f->failed)
+		log_error("ssm write %s: a value may hold at most %zu bytes on this parameter's "
+			  "tier; nothing is written", f->logpath, f->limit);
+	f->failed = -EFBIG;
+	return -EFBIG;
+}
+
+static int ssm_write(void *be, void *fh, const char *buf, size_t size, off_t off)
+{
+	struct ssm *s = be;
+	struct ssm_file *f = fh;
+	int rc = 0;
+
+	if (off < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	if (f->failed) {
+		rc = f->failed;
+		goto out;
+	}
+	if (!f->loaded) {
+		rc = file_load(s, f);
+		if (rc) {
+			f->failed = rc;
+			goto out;
+		}
+	}
+	if (f->flags & O_APPEND)
+		off = (off_t)f->len; /* the kernel does not know the value's length */
+	rc = too_big(f, size > SSM_ADVANCED_MAX_VALUE + 1 ? SIZE_MAX : (size_t)off + size);
+	if (rc)
+		goto out;
+	if ((size_t)off > f->len)
+		memset(f->data + f->len, 0, (size_t)off - f->len);
+	memcpy(f->data + off, buf, size);
+	if ((size_t)off + size > f->len)
+		f->len = (size_t)off + size;
+	f->dirty = true;
+	f->written = true;
+	rc = (int)size;
+out:
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static bool utf8_ok(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = p[i];
+		unsigned cp;
+		size_t k;
+
+		if (c == 0)
+			return false; /* JSON strings here cannot carry NUL */
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			k = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			k = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			k = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (n - i <= k)
+			return false;
+		for (size_t j = 1; j <= k; j++) {
+			if ((p[i + j] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i + j] & 0x3f);
+		}
+		if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += k + 1;
+	}
+	return true;
+}
+
+/* Build and send PutParameter for f's value. Called with f->lock held. */
+static int put_value(struct ssm *s, struct ssm_file *f)
+{
+	struct ssm_param have = { 0 }, fresh = { 0 };
+	struct ssm_err err;
+	char **folders = NULL;
+	size_t nfolders = 0;
+	json_t *body = NULL, *ans = NULL, *val;
+	size_t len = f->len;
+	bool exists;
+	long long version = 0;
+	int rc;
+
+	if (len && f->data[len - 1] == '\n')
+		len--; /* echo's newline (see awsfs(1)) */
+	if (len == 0) {
+		log_error("ssm PutParameter %s: SSM cannot store an empty value; nothing changed",
+			  f->logpath);
+		return -EINVAL;
+	}
+	if (len > f->limit) {
+		log_error("ssm PutParameter %s: %zu bytes, more than the %zu this parameter's tier "
+			  "allows; nothing changed", f->logpath, len, f->limit);
+		return -EFBIG;
+	}
+	if (!utf8_ok((const unsigned char *)f->data, len)) {
+		log_error("ssm PutParameter %s: SSM values are UTF-8 text without NUL bytes; "
+			  "nothing changed", f->logpath);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&s->lock);
+	{
+		const struct ssm_param *p = table_find(&s->snap, f->key);
+
+		rc = p ? param_copy(&have, p) : 0;
+		exists = p != NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (rc)
+		return rc;
+	memset(&err, 0, sizeof(err));
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		enum ssm_type type = exists ? have.type : s->new_type;
+		const char *key_id = exists ? have.key_id : s->kms_key;
+
+		body = json_pack("{s:s, s:b, s:s, s:s}", "Name", f->name, "Overwrite", exists,
+				 "Type", type_names[type], "Tier",
+				 exists ? have.tier : "Standard");
+		val = json_stringn(f->data, len);
+		if (!body && val) {
+			json_wipe_string(val);
+			json_decref(val);
+			val = NULL;
+		}
+		if (!body || !val || json_object_set_new(body, "Value", val) ||
+		    (type == SSM_SECURE && key_id &&
+		     json_object_set_new(body, "KeyId", json_string(key_id))) ||
+		    (exists &&
+		     json_object_set_new(body, "DataType", json_string(have.data_type)))) {
+			json_decref(body);
+			rc = -ENOMEM;
+			break;
+		}
+		rc = ssm_call(s, "PutParameter", body, f->logpath,
+			      CALL_SECRET | (exists ? 0 : CALL_QUIET), &ans, &err);
+		json_wipe_string(val);
+		json_decref(body);
+		body = NULL;
+		if (rc == -EEXIST && !exists) {
+			/* Created elsewhere since the listing: overwrite it with its own
+			 * type, never with the default one (a SecureString stays one). */
+			rc = describe_one(s, f->name, f->logpath, &have);
+			if (rc == -ENOENT)
+				rc = -EAGAIN;
+			if (rc)
+				break;
+			exists = true;
+			if (len > tier_limit(have.tier)) {
+				log_error("ssm PutParameter %s: %zu bytes, more than the %zu "
+					  "its tier allows; nothing changed", f->logpath, len,
+					  tier_limit(have.tier));
+				rc = -EFBIG;
+				break;
+			}
+			continue;
+		}
+		if (rc && !exists)
+			/* Quiet above only so that EEXIST is no error line. */
+			log_error("ssm PutParameter %s: %s (HTTP %ld, request id %s): %s; "
+				  "nothing changed", f->logpath, err.code, err.status,
+				  err.request_id, strerror(-rc));
+		break;
+	}
+	if (rc)
+		goto out;
+
+	jsonx_int(ans, "Version", &version);
+	fresh.key = strdup(f->key);
+	fresh.name = strdup(f->name);
+	fresh.type = exists ? have.type : s->new_type;
+	fresh.key_id = util_strdup0(exists ? have.key_id : s->kms_key);
+	fresh.version = version;
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		fresh.modified = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	}
+	snprintf(fresh.tier, sizeof(fresh.tier), "%s",
+		 jsonx_str(ans, "Tier") ? jsonx_str(ans, "Tier")
+					: exists ? have.tier : "Standard");
+	snprintf(fresh.data_type, sizeof(fresh.data_type), "%s", exists ? have.data_type : "text");
+	fresh.len = (long long)len;
+	if (!fresh.key || !fresh.name || (fresh.type == SSM_SECURE && !exists && s->kms_key &&
+					  !fresh.key_id)) {
+		/* Stored, but we cannot remember it: the next listing will. */
+		param_free(&fresh);
+		snapshot_forget(s);
+		goto out;
+	}
+	pthread_mutex_lock(&s->lock);
+	journal_add(s, false, &fresh);
+	/* Folders this write made need their markers (their listing is this). */
+	rc = new_folders(s, f->key, &folders, &nfolders);
+	if (table_put(&s->snap, &fresh)) {
+		param_free(&fresh);
+		rc = -ENOMEM;
+	}
+	dirs_settle(s, f->key);
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		snapshot_forget(s); /* stored, but not remembered: list again */
+		rc = 0;
+	}
+	for (size_t i = 0; i < nfolders; i++) {
+		marker_put(s, folders[i]);
+		free(folders[i]);
+	}
+	free(folders);
+	sel_forget(s, f->key);
+out:
+	json_decref(ans);
+	param_free(&have);
+	return rc;
+}
+
+/* Send what was written, once. Called with f->lock held. */
+static int file_commit(struct ssm *s, struct ssm_file *f)
+{
+	int rc;
+
+	if (f->failed)
+		return f->failed;
+	if (!f->dirty)
+		return 0;
+	rc = put_value(s, f);
+	f->dirty = false;
+	f->written = false;
+	if (rc)
+		f->failed = rc;
+	return rc;
+}
+
+/*
+ * Every close(2) of a descriptor flushes, dup'd copies too: bash opens the
+ * target of "echo v > f", dup2s it to 1 and closes the original before
+ * echo writes. So a flush stores only what write() brought; a file that
+ * was only created or truncated is stored at release (and, empty, refused
+ * there with a log line).
+ */
+static int ssm_flush(void *be, void *fh)
+{
+	struct ssm_file *f = fh;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->failed || f->written)
+		rc = file_commit(be, f);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static int ssm_fsync(void *be, void *fh)
+{
+	struct ssm_file *f = fh;
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	rc = file_commit(be, f);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static int ssm_release(void *be, void *fh)
+{
+	struct ssm *s = be;
+	struct ssm_file *f = fh;
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	rc = file_commit(s, f);
+	pthread_mutex_unlock(&f->lock);
+	if (f->created) {
+		pthread_mutex_lock(&s->lock);
+		pending_drop(s, f->key);
+		pthread_mutex_unlock(&s->lock);
+	}
+	file_free(f);
+	return rc;
+}
+
+static int resize(struct ssm *s, struct ssm_file *f, off_t size)
+{
+	int rc = 0;
+
+	if (size < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	if (f->selector) {
+		rc = -EROFS;
+	} else if (f->failed) {
+		rc = f->failed;
+	} else if ((uint64_t)size > (uint64_t)f->limit + 1) {
+		rc = too_big(f, SIZE_MAX);
+	} else {
+		if (!f->loaded && size > 0)
+			rc = file_load(s, f);
+		if (!rc) {
+			if (!f->loaded)
+				f->len = 0;
+			if ((size_t)size > f->len)
+				memset(f->data + f->len, 0, (size_t)size - f->len);
+			f->len = (size_t)size;
+			f->loaded = true;
+			f->dirty = true;
+			f->written = f->written || size > 0;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static int ssm_truncate(void *be, const char *path, off_t size, void *fh)
+{
+	void *own = NULL;
+	int rc, rc2;
+
+	if (fh)
+		return resize(be, fh, size);
+	/* truncate(2) on a path: open, resize, store. */
+	rc = ssm_open(be, path, O_WRONLY | (size == 0 ? O_TRUNC : 0), &own);
+	if (rc)
+		return rc;
+	rc = resize(be, own, size);
+	rc2 = ssm_release(be, own);
+	return rc ? rc : rc2;
+}
+
+/* ------------------------------------------------------- folders, removal */
+
+static int ssm_unlink(void *be, const char *path)
+{
+	struct ssm *s = be;
+	struct ssm_ref r;
+	struct ssm_param *p;
+	json_t *body;
+	char *name = NULL, *lp = NULL;
+	long long version = 0;
+	int rc;
+
+	rc = parse_path(path, &r);
+	if (rc)
+		return rc;
+	if (has_selector(&r)) {
+		rc = -EROFS;
+		goto out;
+	}
+	rc = snapshot_fresh_for(s, r.key);
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&s->lock);
+	p = table_find(&s->snap, r.key);
+	if (!r.selector && is_folder(s, r.key))
+		rc = -EISDIR;
+	else if (!p)
+		rc = is_pending(s, r.key) ? -EBUSY : -ENOENT;
+	else if (!(name = strdup(p->name)))
+		rc = -ENOMEM;
+	else
+		version = p->version;
+	pthread_mutex_unlock(&s->lock);
+	if (rc)
+		goto out;
+	lp = log_path(path);
+	body = json_pack("{s:s}", "Name", name);
+	if (!lp || !body) {
+		json_decref(body);
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = ssm_call(s, "DeleteParameter", body, lp, 0, NULL, NULL);
+	json_decref(body);
+	if (rc == 0 || rc == -ENOENT) {
+		struct ssm_param gone = { .key = r.key, .name = name, .version = version };
+
+		pthread_mutex_lock(&s->lock);
+		journal_add(s, true, &gone);
+		table_remove(&s->snap, r.key);
+		keep_parent(s, r.key);
+		pthread_mutex_unlock(&s->lock);
+		sel_forget(s, r.key);
+	}
+out:
+	free(name);
+	free(lp);
+	ref_free(&r);
+	return rc;
+}
+
+static int ssm_mkdir(void *be, const char *path, mode_t mode)
+{
+	struct ssm *s = be;
+	char *slash;
+	int rc;
+
+	(void)mode;
+	if (strchr(path, '@'))
+		return -EINVAL;
+	/* A folder must leave room for a parameter inside it. */
+	rc = ssm_check_new_name(path, 1);
+	if (rc)
+		return rc;
+	rc = snapshot_fresh_for(s, path);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&s->lock);
+	slash = strrchr(path, '/');
+	if (is_folder(s, path) || table_find(&s->snap, path) || is_pending(s, path)) {
+		rc = -EEXIST;
+	} else if (slash) {
+		char *parent = strndup(path, (size_t)(slash - path));
+
+		if (!parent)
+			rc = -ENOMEM;
+		else if (!is_folder(s, parent))
+			rc = -ENOENT;
+		free(parent);
+	}
+	if (!rc)
+		rc = dir_add(s, path);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int ssm_rmdir(void *be, const char *path)
+{
+	struct ssm *s = be;
+	size_t plen = strlen(path);
+	bool empty = true;
+	int rc;
+
+	if (strchr(path, '@'))
+		return -ENOTDIR;
+	rc = snapshot_fresh(s, path);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&s->lock);
+	if (!is_folder(s, path)) {
+		rc = table_find(&s->snap, path) ? -ENOTDIR : -ENOENT;
+		goto out;
+	}
+	if (table_has_below(&s->snap, path))
+		empty = false;
+	for (size_t i = 0; i < s->npending && empty; i++)
+		if (below(s->pending[i].key, path, plen))
+			empty = false;
+	for (size_t i = 0; i < s->ndirs && empty; i++)
+		if (below(s->dirs[i].key, path, plen))
+			empty = false;
+	if (!empty) {
+		rc = -ENOTEMPTY;
+		goto out;
+	}
+	/* Empty and still a folder: one mkdir (or an emptying) made. */
+	for (size_t i = 0; i < s->ndirs; i++) {
+		if (strcmp(s->dirs[i].key, path) == 0) {
+			dir_remove_at(s, i);
+			break;
+		}
+	}
+	keep_parent(s, path);
+out:
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int ssm_utimens(void *be, const char *path, const struct timespec tv[2])
+{
+	struct stat st;
+
+	(void)tv;
+	/* Times are SSM's; touch on an existing file changes nothing. */
+	return ssm_getattr(be, path, &st);
+}
+
+/* ---------------------------------------------------------------- xattrs */
+
+enum { XA_TYPE, XA_VERSION, XA_LAST_MODIFIED, XA_TIER, XA_DATA_TYPE, XA_COUNT };
+
+static const char *const xattr_names[XA_COUNT] = {
+	"user.ssm.type", "user.ssm.version", "user.ssm.last_modified", "user.ssm.tier",
+	"user.ssm.data_type",
+};
+
+struct xattr_set {
+	char val[XA_COUNT][64];
+	bool have[XA_COUNT];
+};
+
+static void iso8601(double t, char *out, size_t len)
+{
+	time_t sec = (time_t)t;
+	long ms = (long)((t - (double)sec) * 1000.0 + 0.5);
+	struct tm tm;
+	char base[24];
+
+	if (ms >= 1000) {
+		sec++;
+		ms -= 1000;
+	}
+	gmtime_r(&sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, len, "%s.%03ldZ", base, ms);
+}
+
+/* The xattrs of path: 0, -ENOENT, or 1 for a folder/new file (none). */
+static int xattrs_of(struct ssm *s, const char *path, struct xattr_set *x)
+{
+	struct ssm_ref r;
+	const struct ssm_param *p;
+	struct ssm_sel sel;
+	struct stat st;
+	char *lp;
+	int rc;
+
+	memset(x, 0, sizeof(*x));
+	if (!*path)
+		return 1;
+	rc = ssm_getattr(s, path, &st); /* fresh snapshot; a selector's answer cached */
+	if (rc)
+		return rc;
+	if (S_ISDIR(st.st_mode))
+		return 1;
+	rc = parse_path(path, &r);
+	if (rc)
+		return rc;
+	rc = 1;
+	if (has_selector(&r)) {
+		/* GetParameter names no tier: that one is left out. */
+		lp = log_path(path);
+		if (lp && sel_get(s, lp, &sel) == 0) {
+			snprintf(x->val[XA_TYPE], 64, "%s", type_names[sel.type]);
+			snprintf(x->val[XA_VERSION], 64, "%lld", sel.version);
+			iso8601(sel.modified, x->val[XA_LAST_MODIFIED], 64);
+			snprintf(x->val[XA_DATA_TYPE], 64, "%s", sel.data_type);
+			x->have[XA_TYPE] = x->have[XA_VERSION] = x->have[XA_LAST_MODIFIED] =
+				x->have[XA_DATA_TYPE] = true;
+			rc = 0;
+		}
+		free(lp);
+		ref_free(&r);
+		return rc;
+	}
+	pthread_mutex_lock(&s->lock);
+	if ((p = table_find(&s->snap, r.key))) {
+		snprintf(x->val[XA_TYPE], 64, "%s", type_names[p->type]);
+		snprintf(x->val[XA_VERSION], 64, "%lld", p->version);
+		iso8601(p->modified, x->val[XA_LAST_MODIFIED], 64);
+		snprintf(x->val[XA_TIER], 64, "%s", p->tier);
+		snprintf(x->val[XA_DATA_TYPE], 64, "%s", p->data_type);
+		for (int i = 0; i < XA_COUNT; i++)
+			x->have[i] = true;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	ref_free(&r);
+	return rc;
+}
+
+static int ssm_getxattr(void *be, const char *path, const char *name, char *buf, size_t size)
+{
+	struct xattr_set x;
+	int rc = xattrs_of(be, path, &x);
+	size_t len;
+
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < XA_COUNT; i++) {
+		if (rc || !x.have[i] || strcmp(name, xattr_names[i]) != 0)
+			continue;
+		len = strlen(x.val[i]);
+		if (size == 0)
+			return (int)len;
+		if (size < len)
+			return -ERANGE;
+		memcpy(buf, x.val[i], len);
+		return (int)len;
+	}
+	return -ENODATA;
+}
+
+static int ssm_listxattr(void *be, const char *path, char *buf, size_t size)
+{
+	struct xattr_set x;
+	int rc = xattrs_of(be, path, &x);
+	size_t need = 0;
+
+	if (rc < 0)
+		return rc;
+	if (rc)
+		return 0;
+	for (int i = 0; i < XA_COUNT; i++)
+		if (x.have[i])
+			need += strlen(xattr_names[i]) + 1;
+	if (size == 0)
+		return (int)need;
+	if (size < need)
+		return -ERANGE;
+	for (int i = 0; i < XA_COUNT; i++) {
+		if (!x.have[i])
+			continue;
+		memcpy(buf, xattr_names[i], strlen(xattr_names[i]) + 1);
+		buf += strlen(xattr_names[i]) + 1;
+	}
+	return (int)need;
+}
+
+static int ssm_setxattr(void *be, const char *path, const char *name, const char *value,
+			size_t size, int flags)
+{
+	(void)be; (void)path; (void)value; (void)size; (void)flags;
+	/* The user.ssm.* attributes are SSM's own; parameters carry no others. */
+	return strncmp(name, "user.ssm.", 9) == 0 ? -EPERM : -ENOTSUP;
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+static void ssm_destroy(void *be)
+{
+	struct ssm *s = be;
+
+	table_free(&s->snap);
+	for (size_t i = 0; i < s->ndirs; i++)
+		free(s->dirs[i].key);
+	free(s->dirs);
+	for (size_t i = 0; i < s->npending; i++)
+		free(s->pending[i].key);
+	free(s->pending);
+	for (size_t i = 0; i < s->njournal; i++)
+		param_free(&s->journal[i].p);
+	free(s->journal);
+	free(s->kms_key);
+	pthread_cond_destroy(&s->listed);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static const struct backend_ops ssm_ops = {
+	.name = "ssm",
+	.direct_io = true, /* sizes are unknown until a value is read */
+	.getattr = ssm_getattr,
+	.readdir = ssm_readdir,
+	.open = ssm_open,
+	.create = ssm_create,
+	.read = ssm_read,
+	.write = ssm_write,
+	.flush = ssm_flush,
+	.fsync = ssm_fsync,
+	.release = ssm_release,
+	.truncate = ssm_truncate,
+	.unlink = ssm_unlink,
+	.mkdir = ssm_mkdir,
+	.rmdir = ssm_rmdir,
+	.utimens = ssm_utimens,
+	.getxattr = ssm_getxattr,
+	.setxattr = ssm_setxattr,
+	.listxattr = ssm_listxattr,
+	.destroy = ssm_destroy,
+};
+
+int ssm_new(struct aws_client *client, const struct fs_config *cfg, const struct ssm_options *opts,
+	    struct backend *out)
+{
+	struct ssm *s;
+	enum ssm_type type = SSM_STRING;
+
+	if (opts->new_type) {
+		type = type_parse(opts->new_type);
+		if (strcmp(type_names[type], opts->new_type) != 0)
+			return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->client = client;
+	s->cfg = cfg;
+	s->new_type = type;
+	if (opts->kms_key && *opts->kms_key && !(s->kms_key = strdup(opts->kms_key))) {
+		free(s);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->listed, NULL);
+	out->ops = &ssm_ops;
+	out->be = s;
+	return 0;
+}

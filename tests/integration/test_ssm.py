@@ -1,0 +1,680 @@
+"""SSM Parameter Store through a real mount: MNT/ssm/<path...>.
+
+Every test drives the mount with real programs (ls, find, cat, cp, wc, jq,
+echo/printf redirections, rm, mkdir, rmdir, getfattr) and checks the store
+with boto3 straight against moto, and the requests through the proxy
+(which also checks every SigV4 signature).
+
+Moto 5.2.1 serves DescribeParameters 10 a page whatever MaxResults says;
+awsfs asks for 50 (the API's largest page), so the listing tests assert
+both: every request asked for 50, and the number of requests is the number
+of pages the server hands out (what a real account would give in
+ceil(N/50) calls).
+
+Run: AWSFS_BIN=build/awsfs /usr/bin/python3 -m pytest tests/integration/test_ssm.py
+"""
+
+import datetime
+import errno
+import json
+import math
+import os
+import secrets
+import stat
+import subprocess
+import time
+
+import pytest
+
+from faults import Faults
+from harness import error_lines
+from sigproxy import CannedResponse, error_response, new_request_id
+
+TYPES = ("String", "StringList", "SecureString")
+
+
+def run(script, *args, check=True, input=None):
+    """bash -c script with args as $1..; returns CompletedProcess (bytes)."""
+    r = subprocess.run(["bash", "-c", script, "bash", *args], capture_output=True,
+                       timeout=120, input=input)
+    if check:
+        assert r.returncode == 0, (script, args, r.returncode, r.stderr)
+    return r
+
+
+def tree_names():
+    """300 names: 288 six levels deep, and 12 shallower (1, 2, 3 levels)."""
+    names = []
+    for a in range(3):
+        for b in range(2):
+            for c in range(2):
+                for d in range(2):
+                    for e in range(2):
+                        for k in range(6):
+                            names.append("/app%d/env%d/svc%d/grp%d/sub%d/p%d"
+                                         % (a, b, c, d, e, k))
+    for k in range(4):
+        names += ["/app0/top%d" % k, "/app1/env0/mid%d" % k, "single%d" % k]
+    assert len(names) == 300 and len(set(names)) == 300
+    return names
+
+
+def value_for(i, typ):
+    if typ == "StringList":
+        return "a%d,b%d,c" % (i, i)
+    if typ == "SecureString":
+        return "s3cr3t-%d-%s" % (i, "z" * (i % 7))
+    return "v%d:%s" % (i, "x" * (i % 50))
+
+
+@pytest.fixture
+def tree(boto):
+    """{name: (type, value)} for 300 parameters of all three types."""
+    params = {}
+    for i, name in enumerate(tree_names()):
+        typ = TYPES[i % 3]
+        val = value_for(i, typ)
+        boto.ssm.put_parameter(Name=name, Value=val, Type=typ)
+        params[name] = (typ, val)
+    return params
+
+
+def key_of(name):
+    return name[1:] if name.startswith("/") else name
+
+
+def server_pages(boto, page_size=50):
+    """How many DescribeParameters pages the server hands out for a listing."""
+    pages, token = 0, None
+    while True:
+        kw = {"MaxResults": page_size}
+        if token:
+            kw["NextToken"] = token
+        r = boto.ssm.describe_parameters(**kw)
+        pages += 1
+        token = r.get("NextToken")
+        if not token:
+            return pages
+
+
+class BodyLog:
+    """A proxy hook that keeps every request body per operation."""
+
+    def __init__(self):
+        self.bodies = []
+
+    def __call__(self, info):
+        self.bodies.append((info.op, info.body))
+        return None
+
+    def of(self, op):
+        return [json.loads(b) for o, b in self.bodies if o == op]
+
+
+def get(boto, name, decrypt=True):
+    return boto.ssm.get_parameter(Name=name, WithDecryption=decrypt)["Parameter"]
+
+
+def describe(boto, name):
+    r = boto.ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [name]}])
+    assert len(r["Parameters"]) == 1, r
+    return r["Parameters"][0]
+
+
+def absent(boto, name):
+    try:
+        boto.ssm.get_parameter(Name=name)
+    except boto.ssm.exceptions.ParameterNotFound:
+        return True
+    return False
+
+
+def write_file(path, data, flags=os.O_WRONLY | os.O_CREAT | os.O_TRUNC):
+    """open/write/close; returns None or the errno of the step that failed."""
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as e:
+        return e.errno
+    try:
+        os.write(fd, data)
+    except OSError as e:
+        try:
+            os.close(fd)
+        except OSError as e2:
+            assert e2.errno == e.errno  # close tells the same
+        return e.errno
+    try:
+        os.close(fd)
+    except OSError as e:
+        return e.errno
+    return None
+
+
+# ---------------------------------------------------------------------------
+# the tree and what listing it costs
+# ---------------------------------------------------------------------------
+
+def test_find_and_ls_R_cost_one_listing(mount, proxy, boto, tree):
+    m = mount("-o", "ssm_ttl=60")
+    pages = server_pages(boto)
+    assert pages >= math.ceil(len(tree) / 50)
+    bodies = BodyLog()
+    proxy.fault_hook = bodies
+    proxy.reset()
+
+    r = run('find "$1" -type f', m.join("ssm"))
+    found = set(r.stdout.decode().split())
+    assert found == {m.join("ssm", key_of(n)) for n in tree}
+    assert proxy.counts() == {("ssm", "DescribeParameters"): pages}, proxy.counts()
+    # Every page asked for the API's largest page, 50.
+    assert [b.get("MaxResults") for b in bodies.of("DescribeParameters")] == [50] * pages
+    tokens = [b.get("NextToken") for b in bodies.of("DescribeParameters")]
+    assert tokens[0] is None and all(tokens[1:]) and len(set(tokens[1:])) == pages - 1
+
+    # ls -R and ls -lR over the same tree: no more requests, no values.
+    r = run('ls -R "$1"', m.join("ssm"))
+    assert b"p5" in r.stdout
+    r = run('ls -lR "$1"', m.join("ssm"))
+    assert proxy.counts() == {("ssm", "DescribeParameters"): pages}, proxy.counts()
+    # Folders are the segments.
+    assert sorted(os.listdir(m.join("ssm"))) == sorted(
+        ["app0", "app1", "app2", "single0", "single1", "single2", "single3"])
+    assert sorted(os.listdir(m.join("ssm", "app1", "env0"))) == sorted(
+        ["svc0", "svc1", "mid0", "mid1", "mid2", "mid3"])
+    st = os.stat(m.join("ssm", "app2", "env1", "svc1", "grp1", "sub1"))
+    assert stat.S_ISDIR(st.st_mode)
+    assert sorted(os.listdir(m.join("ssm", "app2", "env1", "svc1", "grp1", "sub1"))) == [
+        "p%d" % k for k in range(6)]
+    assert proxy.count("ssm", "GetParameter") == 0
+    assert proxy.rejected() == []
+
+
+def test_listing_refreshes_after_ttl(mount, proxy, boto):
+    boto.ssm.put_parameter(Name="/t/a", Value="1", Type="String")
+    m = mount("-o", "ssm_ttl=1")
+    proxy.reset()
+    assert os.listdir(m.join("ssm", "t")) == ["a"]
+    assert os.listdir(m.join("ssm", "t")) == ["a"]  # within the ttl: no request
+    assert proxy.count("ssm", "DescribeParameters") == 1
+    boto.ssm.put_parameter(Name="/t/b", Value="2", Type="String")
+    time.sleep(1.3)
+    assert sorted(os.listdir(m.join("ssm", "t"))) == ["a", "b"]
+    assert proxy.count("ssm", "DescribeParameters") == 2
+
+
+def test_invalidate_lists_again(mount, proxy, boto):
+    boto.ssm.put_parameter(Name="/t/a", Value="1", Type="String")
+    boto.ssm.put_parameter(Name="/u/a", Value="1", Type="String")
+    m = mount("-o", "ssm_ttl=600")
+    assert os.listdir(m.join("ssm", "t")) == ["a"]
+    boto.ssm.put_parameter(Name="/t/b", Value="2", Type="String")
+    proxy.reset()
+    os.listdir(m.join("ssm", "t"))
+    assert proxy.counts() == {}  # trusted for ssm_ttl
+    with open(m.join(".awsfs", "invalidate"), "w") as f:
+        f.write("/ssm/u/*\n")
+    os.listdir(m.join("ssm", "t"))
+    assert proxy.counts() == {}  # another folder's invalidation
+    with open(m.join(".awsfs", "invalidate"), "w") as f:
+        f.write("/ssm/t/*\n")
+    assert sorted(os.listdir(m.join("ssm", "t"))) == ["a", "b"]
+    assert proxy.counts() == {("ssm", "DescribeParameters"): 1}
+
+
+def test_missing_names_cost_nothing_within_ttl(mount, proxy, boto):
+    boto.ssm.put_parameter(Name="/t/a", Value="1", Type="String")
+    m = mount("-o", "ssm_ttl=60")
+    os.listdir(m.join("ssm"))
+    proxy.reset()
+    for name in ("nope", "t/nope", "t/a/nope", "nope/deeper"):
+        assert not os.path.exists(m.join("ssm", name))
+    assert proxy.counts() == {}
+
+
+# ---------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------
+
+def test_cat_gives_values_byte_for_byte_with_modes(mount, proxy, boto, tree):
+    m = mount("-o", "ssm_ttl=60")
+    names = sorted(tree)[::10]  # 30 of them, every type
+    assert {tree[n][0] for n in names} == set(TYPES)
+    os.listdir(m.join("ssm"))
+    proxy.reset()
+    for name in names:
+        typ, val = tree[name]
+        path = m.join("ssm", key_of(name))
+        r = run('cat "$1"', path)
+        assert r.stdout == get(boto, name)["Value"].encode() == val.encode()
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        assert mode == (0o600 if typ == "SecureString" else 0o644), (name, oct(mode))
+    # One GetParameter (WithDecryption) per cat, nothing else.
+    assert proxy.counts() == {("ssm", "GetParameter"): len(names)}, proxy.counts()
+
+
+def test_parallel_reads_and_writes(mount, proxy, boto, tree):
+    """Many threads at once: every value comes out right, every write lands,
+    and the tree is still listed once."""
+    from concurrent.futures import ThreadPoolExecutor
+    pages = server_pages(boto)
+    m = mount("-o", "ssm_ttl=60")
+    proxy.reset()
+
+    def read(name):
+        with open(m.join("ssm", key_of(name)), "rb") as f:
+            return name, f.read()
+
+    def write(i):
+        with open(m.join("ssm", "app0", "par%d" % i), "w") as f:
+            f.write("written %d\n" % i)
+        return i
+
+    with ThreadPoolExecutor(max_workers=12) as ex:
+        writes = [ex.submit(write, i) for i in range(24)]
+        for name, data in ex.map(read, sorted(tree)):
+            assert data == tree[name][1].encode(), name
+        assert sorted(w.result() for w in writes) == list(range(24))
+    for i in range(24):
+        assert get(boto, "/app0/par%d" % i)["Value"] == "written %d" % i
+    listed = os.listdir(m.join("ssm", "app0"))
+    assert {"par%d" % i for i in range(24)} <= set(listed)
+    # One listing: every thread waited for the same one.
+    assert proxy.count("ssm", "DescribeParameters") == pages
+    assert proxy.count("ssm", "GetParameter") == len(tree)
+    assert proxy.count("ssm", "PutParameter") == 24
+
+
+def test_tools_read_values_whatever_the_size_shown(mount, proxy, boto):
+    doc = {"db": {"host": "db.internal", "port": 5432}, "flags": ["a", "b"],
+           "note": "h\u00e9llo \u2713"}
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    boto.ssm.put_parameter(Name="/app/config", Value=text, Type="SecureString")
+    boto.ssm.put_parameter(Name="/app/plain", Value="tab\there, end", Type="String")
+    m = mount()
+    path = m.join("ssm", "app", "config")
+    raw = text.encode()
+    # The listing carries no values: the size shows 0 until one is read.
+    assert os.stat(path).st_size == 0
+    r = run('jq -r .db.host "$1"', path)
+    assert r.stdout == b"db.internal\n"
+    assert run('wc -c < "$1"', path).stdout.split()[0] == str(len(raw)).encode()
+    assert run('wc -c "$1"', path).stdout.split()[0] == str(len(raw)).encode()
+    out = os.path.join(os.path.dirname(m.path), "copy-out")
+    run('cp "$1" "$2"', path, out)
+    with open(out, "rb") as f:
+        assert f.read() == raw
+    assert run('cat "$1"', m.join("ssm", "app", "plain")).stdout == b"tab\there, end"
+    # Once read, the real size shows.
+    time.sleep(1.1)  # the kernel's attribute cache
+    assert os.stat(path).st_size == len(raw)
+    assert run('test -s "$1"', path, check=False).returncode == 0
+
+
+def test_versions_and_labels(mount, proxy, boto):
+    for v in ("one", "two", "three"):
+        boto.ssm.put_parameter(Name="/ver/x", Value=v, Type="SecureString", Overwrite=True)
+    boto.ssm.label_parameter_version(Name="/ver/x", ParameterVersion=1, Labels=["first"])
+    m = mount()
+    d = m.join("ssm", "ver")
+    assert os.listdir(d) == ["x"]  # versions are never listed
+    assert run('cat "$1"', os.path.join(d, "x")).stdout == b"three"
+    assert run('cat "$1"', os.path.join(d, "x@1")).stdout == b"one"
+    assert run('cat "$1"', os.path.join(d, "x@2")).stdout == b"two"
+    assert run('cat "$1"', os.path.join(d, "x@first")).stdout == b"one"
+    assert run('cat "$1"', os.path.join(d, "x@")).stdout == b"three"
+    assert os.getxattr(os.path.join(d, "x@2"), "user.ssm.version") == b"2"
+    assert stat.S_IMODE(os.stat(os.path.join(d, "x@1")).st_mode) == 0o400
+    for missing in ("x@9", "x@nolabel", "y@1"):
+        r = run('cat "$1"', os.path.join(d, missing), check=False)
+        assert r.returncode != 0 and b"No such file" in r.stderr, missing
+    # A past version cannot be written or removed.
+    assert write_file(os.path.join(d, "x@1"), b"new") == errno.EROFS
+    with pytest.raises(OSError) as e:
+        os.unlink(os.path.join(d, "x@1"))
+    assert e.value.errno == errno.EROFS
+    assert get(boto, "/ver/x")["Version"] == 3
+
+
+def test_xattrs(mount, boto):
+    boto.ssm.put_parameter(Name="/x/plain", Value="p", Type="String")
+    boto.ssm.put_parameter(Name="/x/list", Value="a,b", Type="StringList")
+    boto.ssm.put_parameter(Name="/x/big", Value="q" * 5000, Type="SecureString",
+                           Tier="Advanced")
+    m = mount()
+    for name, typ, tier in (("/x/plain", "String", "Standard"),
+                            ("/x/list", "StringList", "Standard"),
+                            ("/x/big", "SecureString", "Advanced")):
+        path = m.join("ssm", key_of(name))
+        d = describe(boto, name)
+        assert sorted(os.listxattr(path)) == sorted(
+            ["user.ssm.type", "user.ssm.version", "user.ssm.last_modified",
+             "user.ssm.tier", "user.ssm.data_type"])
+        assert os.getxattr(path, "user.ssm.type") == typ.encode()
+        assert os.getxattr(path, "user.ssm.version") == str(d["Version"]).encode()
+        assert os.getxattr(path, "user.ssm.tier") == tier.encode() == d["Tier"].encode()
+        assert os.getxattr(path, "user.ssm.data_type") == b"text"
+        lm = os.getxattr(path, "user.ssm.last_modified").decode()
+        want = d["LastModifiedDate"].astimezone(datetime.timezone.utc)
+        assert lm == want.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (
+            want.microsecond // 1000), (lm, want)
+        assert int(os.stat(path).st_mtime) == int(want.timestamp())
+    r = run('getfattr -d -m "^user.ssm" "$1"', m.join("ssm", "x", "big"))
+    assert b'user.ssm.tier="Advanced"' in r.stdout
+    assert os.listxattr(m.join("ssm", "x")) == []
+    with pytest.raises(OSError):
+        os.setxattr(m.join("ssm", "x", "plain"), "user.ssm.type", b"SecureString")
+
+
+# ---------------------------------------------------------------------------
+# names: no leading slash, a name that is also a folder
+# ---------------------------------------------------------------------------
+
+def test_names_without_leading_slash(mount, proxy, boto):
+    """SSM stores a single name the same with or without a leading slash
+    ("/foo" is "foo"); it is ssm/foo either way, and a write to ssm/foo
+    makes "foo"."""
+    boto.ssm.put_parameter(Name="plain", Value="no slash", Type="String")
+    boto.ssm.put_parameter(Name="/slashed", Value="with slash", Type="String")
+    m = mount()
+    assert sorted(os.listdir(m.join("ssm"))) == ["plain", "slashed"]
+    assert run('cat "$1"', m.join("ssm", "plain")).stdout == b"no slash"
+    assert run('cat "$1"', m.join("ssm", "slashed")).stdout == b"with slash"
+    run('echo made > "$1"', m.join("ssm", "made"))
+    assert get(boto, "made")["Value"] == "made"
+    assert get(boto, "/made")["Value"] == "made"
+    names = [p["Name"] for p in boto.ssm.describe_parameters()["Parameters"]]
+    assert "made" in names and "/made" not in names
+    # Writing through the other spelling changes the same parameter.
+    boto.ssm.put_parameter(Name="/made", Value="again", Overwrite=True)
+    assert run('cat "$1"', m.join("ssm", "made")).stdout == b"again"
+
+
+def test_name_that_is_also_a_folder_shows_with_at(mount, boto):
+    boto.ssm.put_parameter(Name="/app/db", Value="the db", Type="String")
+    boto.ssm.put_parameter(Name="/app/db/user", Value="admin", Type="String")
+    boto.ssm.put_parameter(Name="/app/dbx", Value="other", Type="String")
+    m = mount()
+    assert sorted(os.listdir(m.join("ssm", "app"))) == ["db", "db@", "dbx"]
+    assert stat.S_ISDIR(os.stat(m.join("ssm", "app", "db")).st_mode)
+    assert run('cat "$1"', m.join("ssm", "app", "db@")).stdout == b"the db"
+    assert run('cat "$1"', m.join("ssm", "app", "db", "user")).stdout == b"admin"
+    run('printf new > "$1"', m.join("ssm", "app", "db@"))
+    assert get(boto, "/app/db")["Value"] == "new"
+    assert get(boto, "/app/db/user")["Value"] == "admin"
+
+
+# ---------------------------------------------------------------------------
+# writing
+# ---------------------------------------------------------------------------
+
+def test_echo_creates_and_overwrites_keeping_the_type(mount, proxy, boto):
+    boto.ssm.put_parameter(Name="/w/sec", Value="old", Type="SecureString",
+                           KeyId="alias/custom")
+    boto.ssm.put_parameter(Name="/w/list", Value="a,b", Type="StringList")
+    m = mount()
+    d = m.join("ssm", "w")
+    run('echo v > "$1"', os.path.join(d, "new"))
+    p = get(boto, "/w/new")
+    assert (p["Value"], p["Type"], p["Version"]) == ("v", "String", 1)
+    assert sorted(os.listdir(d)) == ["list", "new", "sec"]  # read-your-writes
+    assert run('cat "$1"', os.path.join(d, "new")).stdout == b"v"
+
+    proxy.reset()
+    run('echo secret2 > "$1"', os.path.join(d, "sec"))
+    # An overwrite is one PutParameter: the old value is never fetched.
+    assert proxy.counts() == {("ssm", "PutParameter"): 1}, proxy.counts()
+    p = get(boto, "/w/sec")
+    assert (p["Value"], p["Type"], p["Version"]) == ("secret2", "SecureString", 2)
+    assert describe(boto, "/w/sec")["KeyId"] == "alias/custom"
+    run('echo c,d > "$1"', os.path.join(d, "list"))
+    assert get(boto, "/w/list")["Type"] == "StringList"
+
+    # Only one trailing newline goes; printf without one is stored as is.
+    run('printf "two\\n\\n" > "$1"', os.path.join(d, "new"))
+    assert get(boto, "/w/new")["Value"] == "two\n"
+    run('printf "no newline" > "$1"', os.path.join(d, "new"))
+    assert get(boto, "/w/new")["Value"] == "no newline"
+    assert run('cat "$1"', os.path.join(d, "new")).stdout == b"no newline"
+    # Appending reads the value first (the kernel does not know its size).
+    run('echo " more" >> "$1"', os.path.join(d, "new"))
+    assert get(boto, "/w/new")["Value"] == "no newline more"
+    assert get(boto, "/w/new")["Version"] == 4
+
+    # cp into the mount.
+    src = os.path.join(os.path.dirname(m.path), "src.txt")
+    with open(src, "w") as f:
+        f.write("from a file\n")
+    run('cp "$1" "$2"', src, os.path.join(d, "copied"))
+    assert get(boto, "/w/copied")["Value"] == "from a file"
+    assert proxy.rejected() == []
+
+
+def test_new_type_and_kms_key_options(mount, boto):
+    m = mount("-o", "ssm_new_type=SecureString,ssm_kms_key=alias/mine")
+    run('echo hush > "$1"', m.join("ssm", "s"))
+    p = get(boto, "s")
+    assert (p["Value"], p["Type"]) == ("hush", "SecureString")
+    assert describe(boto, "s")["KeyId"] == "alias/mine"
+    assert stat.S_IMODE(os.stat(m.join("ssm", "s")).st_mode) == 0o600
+
+
+def test_parameter_created_elsewhere_keeps_its_type(mount, proxy, boto):
+    m = mount("-o", "ssm_ttl=60")
+    os.listdir(m.join("ssm"))  # the snapshot no longer knows what comes next
+    boto.ssm.put_parameter(Name="late", Value="s", Type="SecureString")
+    run('echo overwritten > "$1"', m.join("ssm", "late"))
+    p = get(boto, "late")
+    assert (p["Value"], p["Type"]) == ("overwritten", "SecureString")
+    assert error_lines(m.log()) == []
+
+
+def test_value_over_the_tier_limit_is_efbig_and_changes_nothing(mount, proxy, boto):
+    boto.ssm.put_parameter(Name="/big/std", Value="keep", Type="String")
+    boto.ssm.put_parameter(Name="/big/adv", Value="keep", Type="String", Tier="Advanced")
+    m = mount()
+    d = m.join("ssm", "big")
+    proxy.reset()
+    assert write_file(os.path.join(d, "std"), b"x" * 4097) == errno.EFBIG
+    assert write_file(os.path.join(d, "std"), b"x" * 5000) == errno.EFBIG
+    assert write_file(os.path.join(d, "new"), b"x" * 4097) == errno.EFBIG
+    r = run('head -c 9000 /dev/zero | tr "\\0" y > "$1"', os.path.join(d, "adv"),
+            check=False)
+    assert r.returncode != 0 and b"File too large" in r.stderr
+    assert proxy.count("ssm", "PutParameter") == 0
+    assert get(boto, "/big/std")["Value"] == "keep"
+    assert get(boto, "/big/std")["Version"] == 1
+    assert get(boto, "/big/adv")["Value"] == "keep"
+    assert absent(boto, "/big/new")
+    assert sorted(os.listdir(d)) == ["adv", "std"]
+    assert any("4096" in ln for ln in error_lines(m.log()))
+    # At the limit it goes through, one trailing newline allowed beyond it.
+    assert write_file(os.path.join(d, "std"), b"y" * 4096 + b"\n") is None
+    assert get(boto, "/big/std")["Value"] == "y" * 4096
+    assert write_file(os.path.join(d, "adv"), b"z" * 8192) is None
+    p = get(boto, "/big/adv")
+    assert p["Value"] == "z" * 8192 and describe(boto, "/big/adv")["Tier"] == "Advanced"
+
+
+def test_invalid_names_are_einval(mount, proxy, boto):
+    m = mount()
+    ssm = m.join("ssm")
+    os.mkdir(os.path.join(ssm, "ok"))
+    proxy.reset()
+    for bad in ("ok/with space", "ok/star*", "ok/caf\u00e9", "awsthing", "SSMthing",
+                "ok/colon:x"):
+        assert write_file(os.path.join(ssm, bad), b"v") == errno.EINVAL, bad
+    for bad in ("ok/bad dir", "aws", "ok/x@y"):
+        with pytest.raises(OSError) as e:
+            os.mkdir(os.path.join(ssm, bad))
+        assert e.value.errno == errno.EINVAL, bad
+    # 15 levels: a folder 14 deep takes a parameter, a 15th folder would not.
+    deep = os.path.join(ssm, *["l%d" % i for i in range(1, 15)])
+    os.makedirs(deep)
+    with pytest.raises(OSError) as e:
+        os.mkdir(os.path.join(deep, "l15"))
+    assert e.value.errno == errno.EINVAL
+    assert write_file(os.path.join(deep, "leaf"), b"deep") is None
+    name = "/" + "/".join("l%d" % i for i in range(1, 15)) + "/leaf"
+    assert get(boto, name)["Value"] == "deep"
+    assert proxy.counts() == {("ssm", "PutParameter"): 1}, proxy.counts()
+    names = [p["Name"] for p in boto.ssm.describe_parameters()["Parameters"]]
+    assert names == [name]
+
+
+def test_empty_value_is_refused(mount, boto):
+    """SSM has no empty values. A write that leaves nothing (a lone newline)
+    fails at close with EINVAL; a file only truncated or created, with no
+    write at all, is refused when its last descriptor goes (close(2) has
+    returned by then: the log says it)."""
+    boto.ssm.put_parameter(Name="/e/x", Value="keep", Type="String")
+    m = mount()
+    assert write_file(m.join("ssm", "e", "x"), b"\n") == errno.EINVAL
+    assert write_file(m.join("ssm", "e", "x"), b"") is None
+    run(': > "$1"', m.join("ssm", "e", "x"))
+    assert get(boto, "/e/x")["Value"] == "keep"
+    assert get(boto, "/e/x")["Version"] == 1
+    run('touch "$1"', m.join("ssm", "e", "x"))  # an existing file: nothing changes
+    assert get(boto, "/e/x")["Version"] == 1
+    run('touch "$1"', m.join("ssm", "e", "new"), check=False)
+    assert absent(boto, "/e/new")
+    assert os.listdir(m.join("ssm", "e")) == ["x"]
+    lines = [ln for ln in error_lines(m.log()) if "empty value" in ln]
+    assert len(lines) == 4 and all("nothing changed" in ln for ln in lines)
+
+
+# ---------------------------------------------------------------------------
+# removing, folders
+# ---------------------------------------------------------------------------
+
+def test_rm_and_rm_r(mount, proxy, boto, tree):
+    m = mount("-o", "ssm_ttl=60")
+    os.listdir(m.join("ssm"))
+    proxy.reset()
+    run('rm "$1"', m.join("ssm", "single0"))
+    assert absent(boto, "single0")
+    assert "single0" not in os.listdir(m.join("ssm"))
+    assert proxy.counts() == {("ssm", "DeleteParameter"): 1}
+
+    proxy.reset()
+    gone = [n for n in tree if n.startswith("/app1/")]
+    run('rm -r "$1"', m.join("ssm", "app1"))
+    assert not os.path.exists(m.join("ssm", "app1"))
+    left = set()
+    for page in boto.ssm.get_paginator("describe_parameters").paginate():
+        left |= {p["Name"] for p in page["Parameters"]}
+    assert left == set(tree) - set(gone) - {"single0"}
+    # rm(1) removes file by file and waits for each answer: one
+    # DeleteParameter each, and no listing (the snapshot is kept current).
+    assert proxy.counts() == {("ssm", "DeleteParameter"): len(gone)}, proxy.counts()
+    assert "app1" not in os.listdir(m.join("ssm"))
+
+
+def test_mkdir_and_rmdir(mount, proxy, boto):
+    boto.ssm.put_parameter(Name="/d/x", Value="1", Type="String")
+    m = mount("-o", "ssm_ttl=1")
+    d = m.join("ssm", "d")
+    os.mkdir(os.path.join(d, "empty"))
+    os.mkdir(os.path.join(d, "filled"))
+    assert sorted(os.listdir(d)) == ["empty", "filled", "x"]
+    with pytest.raises(FileExistsError):
+        os.mkdir(os.path.join(d, "empty"))
+    with pytest.raises(FileExistsError):
+        os.mkdir(os.path.join(d, "x"))
+    run('echo inside > "$1"', os.path.join(d, "filled", "y"))
+    assert get(boto, "/d/filled/y")["Value"] == "inside"
+    with pytest.raises(OSError) as e:
+        os.rmdir(os.path.join(d, "filled"))
+    assert e.value.errno == errno.ENOTEMPTY
+    os.mkdir(os.path.join(d, "gone"))
+    os.rmdir(os.path.join(d, "gone"))
+    assert sorted(os.listdir(d)) == ["empty", "filled", "x"]
+    # The empty folder lives until the first listing after the ttl; the
+    # written one is real.
+    time.sleep(1.3)
+    assert sorted(os.listdir(d)) == ["filled", "x"]
+    assert os.listdir(os.path.join(d, "filled")) == ["y"]
+    assert proxy.count("ssm", "PutParameter") == 1
+
+
+# ---------------------------------------------------------------------------
+# errors, retries, secrets
+# ---------------------------------------------------------------------------
+
+def canned(code, message, status=400):
+    st, headers, body = error_response("ssm", code, message, status, new_request_id("ssm"))
+    return CannedResponse(st, headers, body)
+
+
+def test_parameter_limit_exceeded_is_enospc(mount, proxy, boto):
+    m = mount()
+    os.listdir(m.join("ssm"))
+    proxy.fault_hook = lambda info: (canned("ParameterLimitExceeded",
+                                            "You have exceeded the number of parameters")
+                                     if info.op == "PutParameter" else None)
+    assert write_file(m.join("ssm", "one-too-many"), b"v") == errno.ENOSPC
+    proxy.fault_hook = None
+    assert absent(boto, "one-too-many")
+    assert "one-too-many" not in os.listdir(m.join("ssm"))
+    assert any("ParameterLimitExceeded" in ln for ln in error_lines(m.log()))
+
+
+def test_throttling_is_retried(mount, proxy, boto):
+    boto.ssm.put_parameter(Name="/r/x", Value="v1", Type="SecureString")
+    m = mount()
+    os.listdir(m.join("ssm", "r"))
+    faults = Faults(rate=1.0, kinds=["slowdown"], services=["ssm"], limit=2,
+                    ops=["GetParameter"])
+    proxy.fault_hook = faults
+    proxy.reset()
+    assert run('cat "$1"', m.join("ssm", "r", "x")).stdout == b"v1"
+    assert faults.total() == 2
+    assert proxy.count("ssm", "GetParameter") == 3
+    faults = Faults(rate=1.0, kinds=["slowdown"], services=["ssm"], limit=2,
+                    ops=["PutParameter"])
+    proxy.fault_hook = faults
+    run('echo v2 > "$1"', m.join("ssm", "r", "x"))
+    assert faults.total() == 2
+    assert get(boto, "/r/x")["Value"] == "v2"
+    with open(m.join(".awsfs", "stats")) as f:
+        st = json.load(f)["ssm"]
+    assert st["GetParameter"]["throttles"] == 2 and st["PutParameter"]["throttles"] == 2
+    assert error_lines(m.log()) == []
+
+
+def test_secure_values_never_reach_the_log(mount, proxy, boto, tmp_path):
+    old = "OLDSECRET-" + secrets.token_hex(12)
+    new = "NEWSECRET-" + secrets.token_hex(12)
+    made = "MADESECRET-" + secrets.token_hex(12)
+    boto.ssm.put_parameter(Name="/s/x", Value=old, Type="SecureString")
+    cache_dir = tmp_path / "cache"
+    m = mount("-o", "ssm_new_type=SecureString,cache_dir=%s" % cache_dir)  # log_level=debug
+    assert run('cat "$1"', m.join("ssm", "s", "x")).stdout == old.encode()
+    run('echo "$2" > "$1"', m.join("ssm", "s", "x"), new)
+    run('echo "$2" > "$1"', m.join("ssm", "s", "made"), made)
+    run('cat "$1" "$2"', m.join("ssm", "s", "x"), m.join("ssm", "s", "made"))
+    # An error answer that echoes the value (as validation errors do).
+    echoed = "ECHOED-" + secrets.token_hex(12)
+
+    def echo_back(info):
+        if info.op == "PutParameter":
+            v = json.loads(info.body)["Value"]
+            return canned("ValidationException", "Value '%s' failed to satisfy" % v)
+        return None
+    proxy.fault_hook = echo_back
+    assert write_file(m.join("ssm", "s", "x"), echoed.encode()) == errno.EINVAL
+    proxy.fault_hook = None
+    assert get(boto, "/s/x")["Value"] == new
+    log = m.log()
+    assert "PutParameter" in log and "ValidationException" in log
+    for secret in (old, new, made, echoed):
+        assert secret not in log
+        # No file under the test's folders (HOME, the log, the disk
+        # cache) but the mount itself.
+        r = subprocess.run(["grep", "-rl", "--exclude-dir=mnt*", secret, str(tmp_path)],
+                           capture_output=True)
+        assert r.stdout == b"", r.stdout
+        for f in ("stats", "config", "version"):
+            with open(m.join(".awsfs", f), "rb") as fh:
+                assert secret.encode() not in fh.read()
+    assert os.path.isdir(cache_dir)
