@@ -18,25 +18,24 @@
 #include "fuzz.h"
 #include "opts.h"
 
-static char config_path[] = "/tmp/awsfs-fuzz-config.XXXXXX";
+/* The file lives only as an open descriptor: unlinked at once (libFuzzer
+ * ends with _exit, which runs no atexit handler), named by /proc/self/fd. */
+static char config_path[64];
 static int config_fd = -1;
-
-static void remove_config(void)
-{
-	if (config_fd >= 0)
-		unlink(config_path);
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	char tmpl[] = "/tmp/awsfs-fuzz-config.XXXXXX";
+
 	fuzz_init();
-	config_fd = mkstemp(config_path);
+	config_fd = mkstemp(tmpl);
 	if (config_fd < 0) {
 		perror("mkstemp");
 		abort();
 	}
-	atexit(remove_config);
+	unlink(tmpl);
+	snprintf(config_path, sizeof(config_path), "/proc/self/fd/%d", config_fd);
 	setenv("AWSFS_CONFIG", config_path, 1);
 	return 0;
 }
