@@ -23,6 +23,7 @@ PKGS=(
 	libcmocka-dev
 	python3-pytest python3-boto3 python3-botocore
 	attr jq curl ca-certificates groff-base util-linux mount procps
+	s3fs rsync
 )
 
 # libFuzzer ships in clang's runtime package, which clang only recommends
@@ -81,6 +82,61 @@ fi
 
 [ -e /dev/fuse ] || say "warning: /dev/fuse is missing: mounting will fail (load the fuse module)"
 command -v fusermount3 >/dev/null 2>&1 || die "fusermount3 not found after installing fuse3"
+
+# Second-opinion emulators from npm, into .deps/npm (their tests skip
+# without them). TESTING.md says which versions and why.
+NPM_PKGS=(
+	s3rver@3.7.1
+)
+if command -v npm >/dev/null 2>&1; then
+	for p in "${NPM_PKGS[@]}"; do
+		if [ ! -f ".deps/npm/node_modules/${p%@*}/package.json" ]; then
+			say "npm install $p"
+			npmlog=$(mktemp /tmp/awsfs-npm.XXXXXX)
+			quiet "$npmlog" npm install --prefix .deps/npm --no-audit --no-fund "$p" ||
+				say "warning: npm install $p failed: its tests will be skipped"
+			rm -f "$npmlog"
+		fi
+	done
+else
+	say "warning: npm not found: the s3rver tests will be skipped"
+fi
+
+# dynalite, the DynamoDB tests' second opinion (npm), into .deps/npm; without
+# node and npm those tests are skipped, nothing else needs it.
+DYNALITE_VERSION=4.0.0
+if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
+	have=$(node -p "require('./.deps/npm/node_modules/dynalite/package.json').version" \
+		2>/dev/null || true)
+	if [ "$have" != "$DYNALITE_VERSION" ]; then
+		say "npm install dynalite@$DYNALITE_VERSION (into .deps/npm)"
+		mkdir -p .deps/npm
+		npmlog=$(mktemp /tmp/awsfs-npm.XXXXXX)
+		quiet "$npmlog" npm install --prefix .deps/npm --no-audit --no-fund \
+			"dynalite@$DYNALITE_VERSION" || die "npm install dynalite failed"
+		rm -f "$npmlog"
+	fi
+else
+	say "node/npm not found: the dynalite half of the DynamoDB tests will be skipped"
+fi
+
+# fauxqs, the SQS tests' second opinion (npm), into .deps/npm; without node
+# and npm those tests are skipped, nothing else needs it.
+FAUXQS_VERSION=1.9.2
+if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
+	have=$(node -p "require('./.deps/npm/node_modules/fauxqs/package.json').version" \
+		2>/dev/null || true)
+	if [ "$have" != "$FAUXQS_VERSION" ]; then
+		say "npm install fauxqs@$FAUXQS_VERSION (into .deps/npm)"
+		mkdir -p .deps/npm
+		npmlog=$(mktemp /tmp/awsfs-npm.XXXXXX)
+		quiet "$npmlog" npm install --prefix .deps/npm --no-audit --no-fund \
+			"fauxqs@$FAUXQS_VERSION" || die "npm install fauxqs failed"
+		rm -f "$npmlog"
+	fi
+else
+	say "node/npm not found: the fauxqs half of the SQS tests will be skipped"
+fi
 
 if py=$(find_moto_python); then
 	ver=$("$py" -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?')

@@ -23,6 +23,8 @@
 #define AWS_MAX_URL 8192
 #define AWS_MAX_HEADERS 32          /* extra headers a caller may pass */
 #define AWS_ERROR_XML_NODES 64      /* an error document is tiny */
+#define AWS_MAX_BUCKET_REGIONS 1024 /* buckets remembered outside our region */
+#define AWS_MAX_REGION 32
 
 static const char *const service_names[AWS_SVC_COUNT] = {
 	"s3", "dynamodb", "sqs", "ssm", "sts",
@@ -51,6 +53,13 @@ struct aws_client {
 	unsigned max_attempts;
 	unsigned retry_budget_ms;
 	struct retry_state retry;      /* shared by every thread */
+	bool s3_default_endpoint;      /* AWS's own: other regions have other hosts */
+	pthread_mutex_t regions_lock;
+	struct bucket_region {
+		char *bucket;
+		char region[AWS_MAX_REGION + 1];
+	} *regions;                    /* protected by regions_lock */
+	size_t nregions;               /* protected by regions_lock */
 };
 
 const char *aws_service_name(enum aws_service svc)
@@ -123,6 +132,7 @@ int aws_client_new(const struct aws_client_options *opts, struct creds_provider 
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	pthread_mutex_init(&c->regions_lock, NULL);
 	c->region = strdup(opts->region);
 	if (!c->region)
 		goto fail;
@@ -149,6 +159,7 @@ int aws_client_new(const struct aws_client_options *opts, struct creds_provider 
 		if (i == AWS_SVC_S3 && opts->endpoints[i] && host_needs_path_style(c->host[i]))
 			c->path_style = true;
 	}
+	c->s3_default_endpoint = !opts->endpoints[AWS_SVC_S3];
 	*out = c;
 	return 0;
 fail:
@@ -166,6 +177,10 @@ void aws_client_free(struct aws_client *c)
 		free(c->scheme[i]);
 	}
 	free(c->region);
+	for (size_t i = 0; i < c->nregions; i++)
+		free(c->regions[i].bucket);
+	free(c->regions);
+	pthread_mutex_destroy(&c->regions_lock);
 	retry_state_destroy(&c->retry);
 	free(c);
 }
@@ -222,12 +237,76 @@ int aws_query_add(struct buf *q, const char *name, const char *value)
 	return rc;
 }
 
+/* The region a request is signed for: an S3 bucket's own when S3 told us
+ * it lives elsewhere (301 / x-amz-bucket-region), else the client's. */
+static void region_for(struct aws_client *c, const struct aws_request *req,
+		       char out[AWS_MAX_REGION + 1])
+{
+	snprintf(out, AWS_MAX_REGION + 1, "%s", c->region);
+	if (req->svc != AWS_SVC_S3 || !req->bucket)
+		return;
+	pthread_mutex_lock(&c->regions_lock);
+	for (size_t i = 0; i < c->nregions; i++) {
+		if (strcmp(c->regions[i].bucket, req->bucket) == 0) {
+			snprintf(out, AWS_MAX_REGION + 1, "%s", c->regions[i].region);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->regions_lock);
+}
+
+static bool region_ok(const char *r)
+{
+	size_t n = strlen(r);
+
+	if (n == 0 || n > AWS_MAX_REGION)
+		return false;
+	for (; *r; r++)
+		if (!((*r >= 'a' && *r <= 'z') || (*r >= '0' && *r <= '9') || *r == '-'))
+			return false;
+	return true;
+}
+
+/* Remember that bucket lives in region (bounded; the oldest goes). */
+static void remember_region(struct aws_client *c, const char *bucket, const char *region)
+{
+	size_t i;
+
+	pthread_mutex_lock(&c->regions_lock);
+	for (i = 0; i < c->nregions; i++)
+		if (strcmp(c->regions[i].bucket, bucket) == 0)
+			break;
+	if (i == c->nregions) {
+		struct bucket_region *grown;
+		char *b = strdup(bucket);
+
+		if (c->nregions == AWS_MAX_BUCKET_REGIONS) {
+			free(c->regions[0].bucket);
+			memmove(c->regions, c->regions + 1, --c->nregions * sizeof(*c->regions));
+			i = c->nregions;
+		}
+		grown = b ? realloc(c->regions, (c->nregions + 1) * sizeof(*grown)) : NULL;
+		if (!grown) {
+			free(b);
+			pthread_mutex_unlock(&c->regions_lock);
+			return;
+		}
+		c->regions = grown;
+		grown[i].bucket = b;
+		c->nregions++;
+	}
+	snprintf(c->regions[i].region, sizeof(c->regions[i].region), "%s", region);
+	pthread_mutex_unlock(&c->regions_lock);
+}
+
 /*
  * The request line's path and the URL. S3 keys are encoded once, '/' kept;
- * virtual-host style moves the bucket into the host name.
+ * virtual-host style moves the bucket into the host name. A bucket in
+ * another region than the client's is sent to that region's S3 host
+ * (with AWS's own endpoint; a configured endpoint stays as it is).
  */
 static int build_target(const struct aws_client *c, const struct aws_request *req,
-			struct buf *path, struct buf *url, struct buf *host)
+			const char *region, struct buf *path, struct buf *url, struct buf *host)
 {
 	enum aws_service svc = req->svc;
 	bool vhost = svc == AWS_SVC_S3 && req->bucket && !c->path_style;
@@ -248,7 +327,10 @@ static int build_target(const struct aws_client *c, const struct aws_request *re
 	if (rc)
 		return rc;
 
-	if (vhost)
+	if (svc == AWS_SVC_S3 && c->s3_default_endpoint && strcmp(region, c->region) != 0)
+		rc = buf_printf(host, "%s%ss3.%s.amazonaws.com", vhost ? req->bucket : "",
+				vhost ? "." : "", region);
+	else if (vhost)
 		rc = buf_printf(host, "%s.%s", req->bucket, c->host[svc]);
 	else
 		rc = buf_puts(host, c->host[svc]);
@@ -498,7 +580,7 @@ static int sign_and_send(struct aws_client *c, const struct aws_request *req,
 	char *lines[AWS_MAX_HEADERS + 8] = { NULL };
 	struct sigv4_header sig[AWS_MAX_HEADERS + 8];
 	char *xnames[AWS_MAX_HEADERS] = { NULL };
-	char date[17], payload_hash[SHA256_HEX_LEN + 1];
+	char date[17], payload_hash[SHA256_HEX_LEN + 1], region[AWS_MAX_REGION + 1];
 	struct creds cr = { 0 };
 	struct sigv4_input in;
 	struct http_request hreq;
@@ -516,7 +598,8 @@ static int sign_and_send(struct aws_client *c, const struct aws_request *req,
 		rc = -E2BIG;
 		goto out;
 	}
-	rc = build_target(c, req, &path, &url, &host);
+	region_for(c, req, region);
+	rc = build_target(c, req, region, &path, &url, &host);
 	if (rc)
 		goto out;
 	rc = creds_get(c->creds, &cr);
@@ -576,7 +659,7 @@ static int sign_and_send(struct aws_client *c, const struct aws_request *req,
 		.nheaders = n,
 		.payload_hash = payload_hash,
 		.now = now,
-		.region = c->region,
+		.region = region,
 		.service = service_names[svc],
 		.s3 = svc == AWS_SVC_S3,
 	};
@@ -673,7 +756,7 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct aws_res
 	struct retry_env *env = &c->retry.env;
 	uint64_t t0 = env->now_ms(env->arg), wait;
 	const char *why = NULL, *msg;
-	bool skew_fixed = false;
+	bool skew_fixed = false, redirected = false;
 	int cost_paid = 0, rc;
 	unsigned n;
 
@@ -689,6 +772,23 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct aws_res
 			env->sleep_ms(env->arg, wait);
 		rc = attempt(c, req, resp, sent);
 		resp->attempts = n;
+		/* A bucket in another region: S3 names it; follow once. */
+		if (rc && req->svc == AWS_SVC_S3 && req->bucket && !redirected &&
+		    (resp->status == 301 || resp->status == 307 || resp->status == 400)) {
+			const char *br = http_response_header(&resp->http, "x-amz-bucket-region");
+			char used[AWS_MAX_REGION + 1];
+
+			region_for(c, req, used);
+			if (br && region_ok(br) && strcmp(br, used) != 0) {
+				remember_region(c, req->bucket, br);
+				log_info("s3 %s %s: bucket %s is in %s, following", req->op, path,
+					 req->bucket, br);
+				redirected = true;
+				aws_response_free(resp);
+				n--;
+				continue;
+			}
+		}
 		date = http_response_header(&resp->http, "date");
 		if (date)
 			util_parse_http_date(date, &server);

@@ -22,6 +22,13 @@
  * non-zero when the consumer wants no more entries. */
 typedef int (*backend_fill_fn)(void *sink, const char *name, const struct stat *st);
 
+/* Called by readdir_at for each entry, with the offset of the entry after
+ * it (entries are numbered from 1). Returns non-zero when the kernel's
+ * buffer is full: that entry was not taken and comes again at the next
+ * readdir_at, which starts from its offset. */
+typedef int (*backend_fill_at_fn)(void *sink, const char *name, const struct stat *st,
+				  off_t next);
+
 struct backend_ops {
 	const char *name; /* the folder at the root: "s3", "dynamodb", ... */
 	bool direct_io;   /* files bypass the page cache: reads go to read() until
@@ -29,6 +36,18 @@ struct backend_ops {
 
 	int (*getattr)(void *be, const char *path, struct stat *st);
 	int (*readdir)(void *be, const char *path, backend_fill_fn fill, void *sink);
+
+	/*
+	 * Streaming listings (optional; a backend without them gets readdir).
+	 * opendir checks the folder and makes the per-handle state *dh;
+	 * readdir_at fills entries from offset off (0: from the start) until
+	 * fill says the buffer is full or the listing ends, fetching more only
+	 * when needed, so a long listing reaches the kernel page by page in
+	 * bounded memory; releasedir frees *dh.
+	 */
+	int (*opendir)(void *be, const char *path, void **dh);
+	int (*readdir_at)(void *be, void *dh, off_t off, backend_fill_at_fn fill, void *sink);
+	void (*releasedir)(void *be, void *dh);
 
 	/* Files: *fh is the backend's open-file state. */
 	int (*open)(void *be, const char *path, int flags, void **fh);

@@ -4,6 +4,7 @@
  *   /                      root: one folder per enabled service + .awsfs
  *   /<service>/<rest>      -> services[svc] with path "<rest>"
  *   /.awsfs/<rest>         -> control with path "<rest>"
+ *   /<rest>                -> single with path "<rest>" (single-bucket form)
  *
  * Every operation returns 0 or a negative errno straight to FUSE.
  */
@@ -29,7 +30,49 @@ struct route {
 struct open_file {
 	struct backend *b;
 	void *fh;
+	struct open_file *prev, *next; /* in opened.files */
 };
+
+/* A folder opened on a backend with streaming listings. */
+struct open_dir {
+	struct backend *b;
+	void *dh;
+	struct open_dir *prev, *next;  /* in opened.dirs */
+};
+
+/* What the kernel holds open, so that whatever it never released (a
+ * stop with files open) is freed at unmount; the backends' destroy
+ * deals with their own state. */
+static struct {
+	pthread_mutex_t lock;
+	struct open_file *files; /* protected by lock */
+	struct open_dir *dirs;   /* protected by lock */
+} opened = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+#define LIST_ADD(head, it) \
+	do { \
+		pthread_mutex_lock(&opened.lock); \
+		(it)->prev = NULL; \
+		(it)->next = (head); \
+		if (head) \
+			(head)->prev = (it); \
+		(head) = (it); \
+		pthread_mutex_unlock(&opened.lock); \
+	} while (0)
+#define LIST_DEL(head, it) \
+	do { \
+		pthread_mutex_lock(&opened.lock); \
+		if ((it)->prev) \
+			(it)->prev->next = (it)->next; \
+		else \
+			(head) = (it)->next; \
+		if ((it)->next) \
+			(it)->next->prev = (it)->prev; \
+		pthread_mutex_unlock(&opened.lock); \
+	} while (0)
+
+/* Offsets 1 and 2 are "." and ".."; the backend's entry n is n + 2. */
+#define FS_DIR_OWN_ENTRIES 2
 
 static struct fs_config *cfg(void)
 {
@@ -46,6 +89,17 @@ static int route(const char *path, struct route *r)
 	memset(r, 0, sizeof(*r));
 	if (path[0] != '/')
 		return -EINVAL;
+	if (c->single.ops && strncmp(name, FS_CONTROL_DIR, strlen(FS_CONTROL_DIR)) != 0) {
+		r->b = &c->single;
+		r->rest = name;
+		return 0;
+	}
+	if (c->single.ops && name[strlen(FS_CONTROL_DIR)] != '\0' &&
+	    name[strlen(FS_CONTROL_DIR)] != '/') {
+		r->b = &c->single; /* ".awsfsX": an ordinary name */
+		r->rest = name;
+		return 0;
+	}
 	if (*name == '\0') {
 		r->root = true;
 		r->rest = "";
@@ -108,7 +162,14 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *fc)
 {
 	struct fs_config *c = fuse_get_context()->private_data;
 
-	(void)conn;
+	/* Large transfers: fewer, bigger requests to the backend. */
+	conn->max_write = FS_MAX_IO;
+	if (conn->max_read == 0 || conn->max_read > FS_MAX_IO)
+		conn->max_read = FS_MAX_IO;
+	/* O_TRUNC comes with open, not as a truncate before it: a backend
+	 * that stages writes does not upload an empty file first. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	fc->use_ino = 0;
 	fc->entry_timeout = c->attr_timeout;
 	fc->attr_timeout = c->attr_timeout;
@@ -144,6 +205,31 @@ static int fill_one(void *sink, const char *name, const struct stat *st)
 	return f->filler(f->buf, name, st, 0, st ? FUSE_FILL_DIR_PLUS : 0);
 }
 
+static int fill_at(void *sink, const char *name, const struct stat *st, off_t next)
+{
+	struct fill_ctx *f = sink;
+
+	return f->filler(f->buf, name, st, next + FS_DIR_OWN_ENTRIES,
+			 st ? FUSE_FILL_DIR_PLUS : 0);
+}
+
+/* A streaming listing: "." and ".." here, the rest from the backend. With
+ * non-zero offsets libfuse hands each batch to the kernel as it is filled
+ * instead of buffering the whole folder. */
+static int readdir_stream(struct open_dir *od, void *buf, fuse_fill_dir_t filler, off_t off)
+{
+	struct fill_ctx f = { buf, filler };
+	struct stat st;
+
+	fs_dir_stat(cfg(), &st);
+	if (off < 1 && filler(buf, ".", &st, 1, FUSE_FILL_DIR_PLUS))
+		return 0;
+	if (off < 2 && filler(buf, "..", NULL, 2, 0))
+		return 0;
+	off = off > FS_DIR_OWN_ENTRIES ? off - FS_DIR_OWN_ENTRIES : 0;
+	return od->b->ops->readdir_at(od->b->be, od->dh, off, fill_at, &f);
+}
+
 static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
@@ -153,7 +239,9 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	struct stat st;
 	int rc = route(path, &r);
 
-	(void)off; (void)fi; (void)flags;
+	(void)flags;
+	if (fi->fh)
+		return readdir_stream((struct open_dir *)(uintptr_t)fi->fh, buf, filler, off);
 	if (rc)
 		return rc;
 	fs_dir_stat(c, &st);
@@ -178,14 +266,43 @@ static int fs_opendir(const char *path, struct fuse_file_info *fi)
 	struct stat st;
 	int rc = route(path, &r);
 
-	(void)fi;
+	fi->fh = 0;
 	if (rc || r.root || r.folder_only)
 		return rc;
+	if (r.b->ops->opendir && r.b->ops->readdir_at) {
+		struct open_dir *od = calloc(1, sizeof(*od));
+
+		if (!od)
+			return -ENOMEM;
+		rc = r.b->ops->opendir(r.b->be, r.rest, &od->dh);
+		if (rc) {
+			free(od);
+			return rc;
+		}
+		od->b = r.b;
+		LIST_ADD(opened.dirs, od);
+		fi->fh = (uint64_t)(uintptr_t)od;
+		return 0;
+	}
 	/* Opening a folder that is not one fails now, not at readdir. */
 	rc = DISPATCH(r, getattr, -ENOSYS, r.rest, &st);
 	if (rc == 0 && !S_ISDIR(st.st_mode))
 		rc = -ENOTDIR;
 	return rc;
+}
+
+static int fs_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	struct open_dir *od = (struct open_dir *)(uintptr_t)fi->fh;
+
+	(void)path;
+	if (od) {
+		LIST_DEL(opened.dirs, od);
+		if (od->b->ops->releasedir)
+			od->b->ops->releasedir(od->b->be, od->dh);
+		free(od);
+	}
+	return 0;
 }
 
 static int open_common(const char *path, struct fuse_file_info *fi, bool create, mode_t mode)
@@ -212,6 +329,7 @@ static int open_common(const char *path, struct fuse_file_info *fi, bool create,
 	}
 	of->b = r.b;
 	of->fh = fh;
+	LIST_ADD(opened.files, of);
 	fi->fh = (uint64_t)(uintptr_t)of;
 	/* Control files change with every read (stats): no page cache; nor
 	 * for backends whose sizes are not known before a read. */
@@ -279,6 +397,7 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	int rc = 0;
 
 	(void)path;
+	LIST_DEL(opened.files, of);
 	if (of->b->ops->release)
 		rc = of->b->ops->release(of->b->be, of->fh);
 	free(of);
@@ -437,9 +556,35 @@ static void fs_destroy(void *private_data)
 {
 	struct fs_config *c = private_data;
 
+	/* What the kernel never released (awsfs stopped with files open) is
+	 * released now, so that backends write out what they hold. */
+	pthread_mutex_lock(&opened.lock);
+	while (opened.files) {
+		struct open_file *of = opened.files;
+
+		opened.files = of->next;
+		pthread_mutex_unlock(&opened.lock);
+		if (of->b->ops->release)
+			of->b->ops->release(of->b->be, of->fh);
+		free(of);
+		pthread_mutex_lock(&opened.lock);
+	}
+	while (opened.dirs) {
+		struct open_dir *od = opened.dirs;
+
+		opened.dirs = od->next;
+		pthread_mutex_unlock(&opened.lock);
+		if (od->b->ops->releasedir)
+			od->b->ops->releasedir(od->b->be, od->dh);
+		free(od);
+		pthread_mutex_lock(&opened.lock);
+	}
+	pthread_mutex_unlock(&opened.lock);
 	for (int i = 0; i < AWS_SVC_COUNT; i++)
 		if (c->services[i].ops && c->services[i].ops->destroy)
 			c->services[i].ops->destroy(c->services[i].be);
+	if (c->single.ops && c->single.ops->destroy)
+		c->single.ops->destroy(c->single.be);
 	if (c->control.ops && c->control.ops->destroy)
 		c->control.ops->destroy(c->control.be);
 }
@@ -450,6 +595,7 @@ static const struct fuse_operations fs_ops = {
 	.getattr = fs_getattr,
 	.readdir = fs_readdir,
 	.opendir = fs_opendir,
+	.releasedir = fs_releasedir,
 	.open = fs_open,
 	.create = fs_create,
 	.read = fs_read,

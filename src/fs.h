@@ -15,11 +15,15 @@
 #include "cache.h"
 
 #define FS_CONTROL_DIR ".awsfs"
+#define FS_MAX_IO (1u << 20) /* max_read and max_write: 1 MiB requests */
 
 struct fs_config {
 	unsigned services_mask;               /* bit per enum aws_service */
 	struct backend services[AWS_SVC_COUNT]; /* ops NULL: folder shown empty */
 	struct backend control;               /* MNT/.awsfs */
+	struct backend single;                /* ops set: the whole mount is this
+					       * backend (awsfs BUCKET MNT); only
+					       * .awsfs is routed elsewhere */
 	uid_t uid;
 	gid_t gid;
 	mode_t umask;

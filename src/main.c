@@ -22,11 +22,13 @@
 #include "config.h"
 #include "control.h"
 #include "creds.h"
+#include "ddb.h"
 #include "fs.h"
 #include "http.h"
 #include "log.h"
 #include "opts.h"
 #include "s3.h"
+#include "sqs.h"
 #include "ssm.h"
 #include "stats.h"
 #include "util.h"
@@ -214,9 +216,6 @@ int main(int argc, char *argv[])
 		return 0;
 	}
 	log_init(1, o.level);
-	if (o.bucket)
-		die("the single-bucket form (BUCKET MOUNTPOINT) is not available in this "
-		    "build yet: mount the whole tree and use MOUNTPOINT/s3/%s", o.bucket);
 	check_mountpoint(o.mountpoint);
 
 	region = o.region ? strdup(o.region) : creds_region(o.profile);
@@ -276,7 +275,49 @@ int main(int argc, char *argv[])
 	cfg.mount_time = time(NULL);
 	o.uid = (int)cfg.uid;
 	o.gid = (int)cfg.gid;
-	if ((o.services_mask & (1u << AWS_SVC_S3)) && s3_new(client, &cfg, &cfg.services[AWS_SVC_S3]))
+	if (o.bucket || (o.services_mask & (1u << AWS_SVC_S3))) {
+		struct s3_options so = {
+			.bucket = o.bucket,
+			.prefix = o.prefix,
+			.readahead = o.readahead,
+			.multipart_threshold = o.multipart_threshold,
+			.multipart_size = o.multipart_size,
+			.singlepart_copy_limit = o.singlepart_copy_limit,
+			.parallel = (unsigned)o.parallel_count,
+			.staging_dir = o.staging_dir,
+			.sse = o.sse,
+			.storage_class = o.storage_class,
+		};
+		char code[128];
+
+		if (o.bucket) {
+			/* The single-bucket form checks its bucket before mounting. */
+			rc = s3_check_bucket(client, o.bucket, code, sizeof(code));
+			if (rc)
+				die("bucket %s: %s%s%s", o.bucket, code[0] ? code : "",
+				    code[0] ? ": " : "", strerror(-rc));
+		}
+		rc = s3_new(client, &cfg, &so, o.bucket ? &cfg.single : &cfg.services[AWS_SVC_S3]);
+		if (rc == -EINVAL)
+			die("bad value for sse: '%s' (AES256, aws:kms or aws:kms:KEYID)", o.sse);
+		if (rc)
+			die("cannot set up S3: %s", strerror(-rc));
+	}
+	if (o.services_mask & (1u << AWS_SVC_DYNAMODB)) {
+		struct ddb_options dopts = {
+			.view = strcmp(o.ddb_json, "typed") == 0 ? DDBJSON_TYPED : DDBJSON_PLAIN,
+			.scan_segments = (unsigned)o.ddb_scan_segments,
+			.list_max = (size_t)o.ddb_list_max,
+		};
+
+		if (ddb_new(client, &cfg, &dopts, &cfg.services[AWS_SVC_DYNAMODB]))
+			die("out of memory");
+	}
+	if ((o.services_mask & (1u << AWS_SVC_SQS)) &&
+	    sqs_new(client, &cfg,
+		    &(struct sqs_options){ .receive_max = (size_t)o.sqs_receive_max,
+					   .group = o.sqs_group },
+		    &cfg.services[AWS_SVC_SQS]))
 		die("out of memory");
 	if (o.services_mask & (1u << AWS_SVC_SSM)) {
 		struct ssm_options so = { .new_type = o.ssm_new_type, .kms_key = o.ssm_kms_key };
@@ -290,7 +331,8 @@ int main(int argc, char *argv[])
 	free(ctext);
 
 	/* The FUSE name shows in /proc/mounts and df. */
-	if (fuse_opt_add_arg(&args, "-osubtype=awsfs,fsname=awsfs"))
+	if (fuse_opt_add_arg(&args, "-osubtype=awsfs,fsname=awsfs") ||
+	    fuse_opt_add_arg(&args, "-omax_read=1048576"))
 		die("out of memory");
 	fuse = fuse_new(&args, fs_operations(), sizeof(struct fuse_operations), &cfg);
 	if (!fuse)

@@ -40,6 +40,7 @@ struct opt_def {
 
 static const char *const log_levels[] = { "error", "warn", "notice", "info", "debug", NULL };
 static const char *const retry_modes[] = { "standard", "adaptive", NULL };
+static const char *const ddb_views[] = { "plain", "typed", NULL };
 static const char *const ssm_types[] = { "String", "StringList", "SecureString", NULL };
 
 static const struct opt_def opt_table[] = {
@@ -108,12 +109,41 @@ static const struct opt_def opt_table[] = {
 	{ "retry_budget", OT_INT, F(retry_budget), 1, 3600, "60", "SEC",
 	  "time one request may spend retrying before the\n"
 	  "caller gets EAGAIN (throttled) or EIO", NULL },
+	{ "readahead", OT_SIZE, F(readahead), 128 << 10, 1LL << 30, "8M", "SIZE",
+	  "S3: largest read-ahead window of a sequential reader", NULL },
+	{ "multipart_threshold", OT_SIZE, F(multipart_threshold), 5LL << 20, 1LL << 30, "16M",
+	  "SIZE", "S3: files from this size go up as multipart uploads", NULL },
+	{ "multipart_size", OT_SIZE, F(multipart_size), 5LL << 20, 5LL << 30, "8M", "SIZE",
+	  "S3: part size of multipart uploads and copies (>= 5M)", NULL },
+	{ "singlepart_copy_limit", OT_SIZE, F(singlepart_copy_limit), 5LL << 20, 5LL << 30, "5G",
+	  "SIZE", "S3: CopyObject up to this size, UploadPartCopy above", NULL },
+	{ "parallel_count", OT_INT, F(parallel_count), 1, 64, "4", "N",
+	  "S3: worker threads for read-ahead and parts", NULL },
+	{ "staging_dir", OT_STR, F(staging_dir), 0, 0, NULL, "DIR",
+	  "S3: where writes are staged (default: $TMPDIR or\n/var/tmp, + /awsfs-UID)", NULL },
+	{ "sse", OT_STR, F(sse), 0, 0, NULL, "TYPE",
+	  "S3: server-side encryption: AES256, aws:kms or\naws:kms:KEYID", NULL },
+	{ "storage_class", OT_STR, F(storage_class), 0, 0, NULL, "CLASS",
+	  "S3: storage class of new objects (STANDARD_IA, ...)", NULL },
+	{ "ddb_json", OT_STR, F(ddb_json), 0, 0, "plain", "VIEW",
+	  "DynamoDB items as plain JSON, or typed (DynamoDB's\n"
+	  "own JSON, which keeps sets and binary apart)", ddb_views },
+	{ "ddb_scan_segments", OT_INT, F(ddb_scan_segments), 1, 64, "4", "N",
+	  "parallel Scan segments of a DynamoDB table listing", NULL },
+	{ "ddb_list_max", OT_INT, F(ddb_list_max), 1, 10000000, "10000", "N",
+	  "items one DynamoDB table or partition listing reads\n"
+	  "at most (a log line says when one is cut)", NULL },
 	{ "ssm_new_type", OT_STR, F(ssm_new_type), 0, 0, "String", "TYPE",
 	  "type of parameters created under ssm/: String,\n"
 	  "StringList or SecureString (existing ones keep theirs)", ssm_types },
 	{ "ssm_kms_key", OT_STR, F(ssm_kms_key), 0, 0, NULL, "KEYID",
 	  "KMS key of new SecureString parameters\n(default: the account's alias/aws/ssm)",
 	  NULL },
+	{ "sqs_receive_max", OT_INT, F(sqs_receive_max), 1, 100000, "100", "N",
+	  "SQS messages a queue's messages/ folder holds\n"
+	  "(received by listing it, 10 per ReceiveMessage)", NULL },
+	{ "sqs_group", OT_STR, F(sqs_group), 0, 0, "awsfs", "ID",
+	  "MessageGroupId of messages sent to FIFO queues", NULL },
 };
 
 #define NOPTS (sizeof(opt_table) / sizeof(opt_table[0]))
@@ -383,6 +413,18 @@ static int parse_services(struct awsfs_opts *o, char *err, size_t errlen)
 	return rc;
 }
 
+/* "awsfs", or a path ending in "/awsfs": mount(8) makes the source an
+ * absolute path when a file of that name is in its working folder. A
+ * bucket name never holds '/'. */
+static bool is_tree_source(const char *src)
+{
+	const char *colon = strchr(src, ':'), *slash = strrchr(src, '/');
+
+	if (strcmp(src, "awsfs") == 0)
+		return true;
+	return slash && (!colon || slash < colon) && strcmp(slash + 1, "awsfs") == 0;
+}
+
 static int split_bucket(struct awsfs_opts *o, const char *spec, char *err, size_t errlen)
 {
 	const char *colon = strchr(spec, ':');
@@ -451,8 +493,7 @@ int opts_parse(struct fuse_args *args, struct awsfs_opts *out, char *err, size_t
 	}
 	/* mount(8) passes the fstab source first: "awsfs" is the whole tree
 	 * (a bucket of that name is "awsfs:/"). */
-	if (st.npos == 2 && strcmp(st.pos[0], "awsfs") != 0 &&
-	    split_bucket(o, st.pos[0], err, errlen))
+	if (st.npos == 2 && !is_tree_source(st.pos[0]) && split_bucket(o, st.pos[0], err, errlen))
 		goto out;
 	o->mountpoint = realpath(st.pos[st.npos - 1], NULL);
 	if (!o->mountpoint) {

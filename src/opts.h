@@ -42,13 +42,27 @@ struct awsfs_opts {
 	int retries;           /* attempts per request, the first included */
 	char *retry_mode;      /* "standard" or "adaptive" */
 	int retry_budget;      /* seconds one operation may spend retrying */
+	/* S3 */
+	uint64_t readahead;            /* bytes */
+	uint64_t multipart_threshold;  /* bytes */
+	uint64_t multipart_size;       /* bytes */
+	uint64_t singlepart_copy_limit; /* bytes */
+	int parallel_count;
+	char *staging_dir;
+	char *sse;
+	char *storage_class;
 	int min_ttl, default_ttl, max_ttl, negative_ttl; /* cache, seconds */
 	int s3_ttl, ddb_ttl, ssm_ttl, sqs_ttl;           /* -1: default_ttl */
 	uint64_t cache_mem;    /* bytes */
 	char *cache_dir;       /* object data on disk, or NULL */
 	uint64_t cache_size;   /* bytes of cache_dir */
+	char *ddb_json;        /* "plain" or "typed" */
+	int ddb_scan_segments; /* parallel Scan segments of a table listing */
+	int ddb_list_max;      /* items one DynamoDB listing reads at most */
 	char *ssm_new_type;    /* type of new SSM parameters */
 	char *ssm_kms_key;     /* KMS key of new SecureStrings */
+	int sqs_receive_max;   /* messages one listing of messages/ holds */
+	char *sqs_group;       /* MessageGroupId of messages sent to FIFO queues */
 
 	/* Derived after parsing. */
 	unsigned services_mask; /* bit per enum aws_service (S3..SSM) */

@@ -97,6 +97,10 @@ int paginate_xml(struct aws_client *c, const struct aws_request *first,
 		opts = &none;
 	max_pages = opts->max_pages ? opts->max_pages : PAGINATE_DEFAULT_MAX_PAGES;
 	buf_init(&query, 16384);
+	if (result)
+		result->next_token = NULL;
+	if (opts->start_token && !(token = strdup(opts->start_token)))
+		return -ENOMEM;
 
 	while (!stop && pages < max_pages) {
 		struct aws_request req = *first;
@@ -155,14 +159,17 @@ int paginate_xml(struct aws_client *c, const struct aws_request *first,
 			break;
 		}
 	}
-	if (!rc && token && pages >= max_pages) {
+	if (!rc && token && pages >= max_pages && !opts->want_next_token) {
 		log_warn("%s %s %s: listing stopped after %zu pages", aws_service_name(first->svc),
 			 first->op, first->path ? first->path : "-", pages);
 		truncated = true;
 	}
-	free(token);
 	buf_free(&query);
 	finish(result, pages, items, truncated);
+	if (!rc && token && opts->want_next_token && result)
+		result->next_token = token;
+	else
+		free(token);
 	return rc;
 }
 

@@ -45,6 +45,11 @@ struct paginate_opts {
 	size_t page_size; /* 0: the API's largest */
 	size_t max_items; /* 0: no cap */
 	size_t max_pages; /* 0: 1,000,000 (a bound, not a policy) */
+	/* Resumable listings (S3): start from this token (NULL: the start);
+	 * with want_next_token, a listing stopped by max_pages hands the
+	 * token to resume from in result->next_token instead of warning. */
+	const char *start_token;
+	bool want_next_token;
 };
 
 /*
@@ -60,6 +65,8 @@ struct paginate_result {
 	size_t pages; /* calls made */
 	size_t items; /* entries reported by the consumer */
 	bool truncated; /* stopped by max_items while more remained */
+	char *next_token; /* want_next_token: where to resume, NULL at the end;
+			   * caller frees */
 };
 
 /*

@@ -1,42 +1,304 @@
 /*
- * s3: S3 as files. See s3.h.
+ * s3: S3 as files: the namespace. See s3.h and s3_i.h.
  *
- * The bucket list is kept for a few seconds so that the lookups that follow
- * a listing (ls, find) cost nothing; a name missing from a fresh list is
- * looked up again once before it is called absent.
+ * Paths map to (bucket, key); folders are common prefixes and "dir/"
+ * markers. Listings are ListObjectsV2 with delimiter "/", streamed to the
+ * kernel page by page, and their attributes land in a short-lived folder
+ * snapshot (s3_snap.c) so that the lookups that follow cost nothing.
+ * A lookup without one is a HEAD on the key and, when that finds nothing,
+ * a ListObjectsV2 of "key/" with max-keys=1. Also here: the bucket list,
+ * mkdir/rmdir of buckets, and the backend's operations table (the other
+ * operations live in s3_file.c and s3_change.c).
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <fuse.h>
+
+#include "json.h"
 #include "log.h"
 #include "paginate.h"
-#include "s3.h"
+#include "s3_i.h"
 #include "util.h"
 
 #define S3_BUCKET_LIST_TTL_MS 5000u
-#define S3_MAX_BUCKETS 100000u  /* AWS allows 10,000 per account; a bound */
+#define S3_MAX_BUCKETS 100000u     /* AWS allows 10,000 per account; a bound */
+#define S3_SNAP_TTL_MS 5000u       /* how long a listing answers lookups */
+#define S3_SNAP_MAX_ENTRIES 20000u /* entries kept over every folder */
+#define S3_LIST_PAGE 1000u         /* ListObjectsV2's largest page */
 
-struct s3_bucket {
-	char *name;
-	time_t created;
-};
+/* ------------------------------------------------------------------ */
+/* paths                                                               */
+/* ------------------------------------------------------------------ */
 
-struct s3 {
-	struct aws_client *client;
-	const struct fs_config *cfg;
-	pthread_mutex_t lock;
-	struct s3_bucket *buckets; /* protected by lock */
-	size_t nbuckets;           /* protected by lock */
-	uint64_t fetched_ms;       /* protected by lock; 0: never */
-	bool warned_objects;       /* protected by lock */
-};
+void s3_loc_free(struct s3_loc *loc)
+{
+	free(loc->bucket);
+	free(loc->key);
+	loc->bucket = loc->key = NULL;
+}
 
-struct bucket_page {
-	struct s3_bucket *list;
-	size_t n;
-};
+static int check_components(const char *p)
+{
+	while (*p) {
+		size_t n = strcspn(p, "/");
+
+		if (n > S3_NAME_MAX)
+			return -ENAMETOOLONG;
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	return 0;
+}
+
+int s3_path_map(const char *fixed_bucket, const char *prefix, const char *path,
+		struct s3_loc *loc)
+{
+	const char *rest = path;
+	struct buf key;
+	int rc;
+
+	memset(loc, 0, sizeof(*loc));
+	rc = check_components(path);
+	if (rc)
+		return rc;
+	if (fixed_bucket) {
+		loc->bucket = strdup(fixed_bucket);
+	} else {
+		size_t n = strcspn(path, "/");
+
+		if (n == 0)
+			return 0; /* the bucket list */
+		loc->bucket = strndup(path, n);
+		rest = path[n] ? path + n + 1 : "";
+	}
+	if (!loc->bucket)
+		return -ENOMEM;
+	buf_init(&key, S3_MAX_KEY);
+	rc = buf_puts(&key, "");
+	if (!rc && *rest && prefix && *prefix) {
+		rc = buf_puts(&key, prefix);
+		if (!rc && prefix[strlen(prefix) - 1] != '/')
+			rc = buf_putc(&key, '/');
+	}
+	if (!rc)
+		rc = buf_puts(&key, rest);
+	if (!rc && !*rest && prefix && *prefix) {
+		/* the root of the single-bucket form: the prefix itself */
+		size_t n = strlen(prefix);
+
+		rc = buf_append(&key, prefix, prefix[n - 1] == '/' ? n - 1 : n);
+	}
+	if (rc) {
+		buf_free(&key);
+		s3_loc_free(loc);
+		return rc == -EFBIG ? -ENAMETOOLONG : rc;
+	}
+	loc->key = buf_detach(&key);
+	if (!loc->key) {
+		s3_loc_free(loc);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+char *s3_dir_prefix(const char *key)
+{
+	size_t n = strlen(key);
+	char *p;
+
+	if (n == 0)
+		return strdup("");
+	p = malloc(n + 2);
+	if (!p)
+		return NULL;
+	memcpy(p, key, n);
+	p[n] = '/';
+	p[n + 1] = '\0';
+	return p;
+}
+
+/* The snapshot folder of loc's parent and loc's name within it. */
+int s3_parent_of(const struct s3_loc *loc, char **dir, const char **name)
+{
+	const char *slash = strrchr(loc->key, '/');
+	size_t plen = slash ? (size_t)(slash - loc->key) + 1 : 0;
+	size_t blen = strlen(loc->bucket);
+
+	*dir = malloc(blen + 1 + plen + 1);
+	if (!*dir)
+		return -ENOMEM;
+	memcpy(*dir, loc->bucket, blen);
+	(*dir)[blen] = '/';
+	memcpy(*dir + blen + 1, loc->key, plen);
+	(*dir)[blen + 1 + plen] = '\0';
+	*name = slash ? slash + 1 : loc->key;
+	return 0;
+}
+
+/* The snapshot folder of the folder loc itself. */
+char *s3_snapdir_of(const struct s3_loc *loc)
+{
+	struct buf b;
+
+	buf_init(&b, S3_MAX_KEY + 512);
+	if (buf_printf(&b, "%s/%s%s", loc->bucket, loc->key, *loc->key ? "/" : "")) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_detach(&b);
+}
+
+void s3_note_object(struct s3 *s, const struct s3_loc *loc, const struct stat *st)
+{
+	const char *name;
+	char *dir;
+
+	if (!loc->bucket || !*loc->key || s3_parent_of(loc, &dir, &name))
+		return;
+	s3_snap_put(s->snap, dir, name, st);
+	free(dir);
+}
+
+void s3_note_gone(struct s3 *s, const struct s3_loc *loc)
+{
+	const char *name;
+	char *dir;
+
+	if (!loc->bucket || !*loc->key || s3_parent_of(loc, &dir, &name))
+		return;
+	s3_snap_remove(s->snap, dir, name);
+	free(dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* attributes                                                          */
+/* ------------------------------------------------------------------ */
+
+void s3_stat_from_meta(struct s3 *s, const struct s3_meta *m, bool is_dir, struct stat *st)
+{
+	if (is_dir) {
+		fs_dir_stat(s->cfg, st);
+	} else {
+		fs_file_stat(s->cfg, st, m->size, 0666);
+	}
+	if (m->last_modified)
+		st->st_mtime = st->st_ctime = st->st_atime = m->last_modified;
+	if (m->has_mode) {
+		mode_t type = m->mode & S_IFMT;
+
+		/* The stored type counts only where it agrees with S3's view. */
+		if (is_dir)
+			type = S_IFDIR;
+		else if (type != S_IFLNK)
+			type = S_IFREG;
+		st->st_mode = type | (m->mode & 07777);
+	}
+	if (m->has_uid)
+		st->st_uid = m->uid;
+	if (m->has_gid)
+		st->st_gid = m->gid;
+	if (m->has_mtime) {
+		st->st_mtim = m->mtime;
+		st->st_ctim = m->mtime;
+		st->st_atim = m->mtime;
+	}
+	if (m->has_ctime)
+		st->st_ctim = m->ctime;
+	if (m->has_atime)
+		st->st_atim = m->atime;
+}
+
+int s3_head(struct s3 *s, const struct s3_loc *loc, const char *path, bool quiet,
+	    struct s3_meta *m)
+{
+	struct aws_request req = {
+		.svc = AWS_SVC_S3,
+		.op = "HeadObject",
+		.method = "HEAD",
+		.bucket = loc->bucket,
+		.key = loc->key,
+		.path = path,
+		.quiet_errors = quiet,
+	};
+	struct aws_response resp;
+	int rc = aws_call(s->client, &req, &resp);
+
+	if (rc == 0)
+		rc = s3_meta_from_headers(&resp.http, m);
+	aws_response_free(&resp);
+	return rc;
+}
+
+/* Does anything live under "key/"? 1 yes (marker set when "key/" itself
+ * is an object, mtime its date), 0 no, or -errno. */
+static int folder_exists(struct s3 *s, const struct s3_loc *loc, const char *path,
+			 bool *marker, time_t *mtime)
+{
+	struct aws_request req = {
+		.svc = AWS_SVC_S3,
+		.op = "ListObjectsV2",
+		.bucket = loc->bucket,
+		.path = path,
+		.quiet_errors = true,
+	};
+	struct aws_response resp;
+	struct xml_doc *doc = NULL;
+	char *prefix = s3_dir_prefix(loc->key);
+	struct buf q;
+	int rc;
+
+	*marker = false;
+	*mtime = 0;
+	if (!prefix)
+		return -ENOMEM;
+	buf_init(&q, 4 * S3_MAX_KEY);
+	rc = aws_query_add(&q, "list-type", "2");
+	if (!rc)
+		rc = aws_query_add(&q, "max-keys", "1");
+	if (!rc)
+		rc = aws_query_add(&q, "prefix", prefix);
+	if (rc)
+		goto out;
+	req.query = q.data;
+	rc = aws_call(s->client, &req, &resp);
+	if (rc == 0) {
+		const struct xml_node *c;
+
+		rc = xml_parse(resp.http.body.data ? resp.http.body.data : "", resp.http.body.len,
+			       1000, &doc);
+		if (rc) {
+			rc = -EIO;
+		} else if ((c = xml_child(xml_root(doc), "Contents"))) {
+			const char *k = xml_child_text(c, "Key");
+			const char *lm = xml_child_text(c, "LastModified");
+
+			if (k && strcmp(k, prefix) == 0) {
+				*marker = true;
+				if (lm)
+					util_parse_iso8601(lm, mtime);
+			}
+			rc = 1;
+		} else {
+			rc = 0;
+		}
+	}
+	aws_response_free(&resp);
+out:
+	xml_free(doc);
+	buf_free(&q);
+	free(prefix);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* buckets                                                             */
+/* ------------------------------------------------------------------ */
 
 static void bucket_list_free(struct s3_bucket *list, size_t n)
 {
@@ -44,6 +306,11 @@ static void bucket_list_free(struct s3_bucket *list, size_t n)
 		free(list[i].name);
 	free(list);
 }
+
+struct bucket_page {
+	struct s3_bucket *list;
+	size_t n;
+};
 
 static int bucket_page(void *arg, const struct xml_node *root, size_t *items, bool *stop)
 {
@@ -79,7 +346,6 @@ static int bucket_page(void *arg, const struct xml_node *root, size_t *items, bo
 	return 0;
 }
 
-/* Fetch the bucket list (every page) and make it current. */
 static int refresh_buckets(struct s3 *s)
 {
 	struct aws_request req = {
@@ -101,23 +367,19 @@ static int refresh_buckets(struct s3 *s)
 	bucket_list_free(s->buckets, s->nbuckets);
 	s->buckets = bp.list;
 	s->nbuckets = bp.n;
-	s->fetched_ms = util_mono_ms();
+	s->buckets_fetched_ms = util_mono_ms();
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 
-static bool list_fresh(struct s3 *s)
-{
-	return s->fetched_ms && util_mono_ms() - s->fetched_ms < S3_BUCKET_LIST_TTL_MS;
-}
-
-/* Look name up in the current list: 1 found (created set), 0 not. */
+/* 1 found, 0 not; *fresh says whether the list is recent. */
 static int find_bucket(struct s3 *s, const char *name, time_t *created, bool *fresh)
 {
 	int found = 0;
 
 	pthread_mutex_lock(&s->lock);
-	*fresh = list_fresh(s);
+	*fresh = s->buckets_fetched_ms &&
+		 util_mono_ms() - s->buckets_fetched_ms < S3_BUCKET_LIST_TTL_MS;
 	for (size_t i = 0; i < s->nbuckets; i++) {
 		if (strcmp(s->buckets[i].name, name) == 0) {
 			*created = s->buckets[i].created;
@@ -129,37 +391,46 @@ static int find_bucket(struct s3 *s, const char *name, time_t *created, bool *fr
 	return found;
 }
 
-static int objects_not_yet(struct s3 *s, const char *path)
+static void bucket_list_change(struct s3 *s, const char *name, bool add)
 {
 	pthread_mutex_lock(&s->lock);
-	if (!s->warned_objects) {
-		s->warned_objects = true;
-		log_warn("s3 %s: objects inside buckets are not served by this build yet", path);
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		if (strcmp(s->buckets[i].name, name) == 0) {
+			if (!add) {
+				free(s->buckets[i].name);
+				s->buckets[i] = s->buckets[--s->nbuckets];
+			}
+			pthread_mutex_unlock(&s->lock);
+			return;
+		}
+	}
+	if (add) {
+		struct s3_bucket *grown = realloc(s->buckets, (s->nbuckets + 1) * sizeof(*grown));
+
+		if (grown) {
+			s->buckets = grown;
+			grown[s->nbuckets].name = strdup(name);
+			grown[s->nbuckets].created = time(NULL);
+			if (grown[s->nbuckets].name)
+				s->nbuckets++;
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
-	return -ENOSYS;
 }
 
-static int s3_getattr(void *be, const char *path, struct stat *st)
+static int bucket_getattr(struct s3 *s, const char *name, struct stat *st)
 {
-	struct s3 *s = be;
 	time_t created = 0;
 	bool fresh;
 	int rc;
 
-	if (!*path) {
-		fs_dir_stat(s->cfg, st);
-		return 0;
-	}
-	if (strchr(path, '/'))
-		return objects_not_yet(s, path);
-	if (!find_bucket(s, path, &created, &fresh)) {
+	if (!find_bucket(s, name, &created, &fresh)) {
 		if (fresh)
 			return -ENOENT;
 		rc = refresh_buckets(s);
 		if (rc)
 			return rc;
-		if (!find_bucket(s, path, &created, &fresh))
+		if (!find_bucket(s, name, &created, &fresh))
 			return -ENOENT;
 	}
 	fs_dir_stat(s->cfg, st);
@@ -167,71 +438,764 @@ static int s3_getattr(void *be, const char *path, struct stat *st)
 	return 0;
 }
 
-static int s3_readdir(void *be, const char *path, backend_fill_fn fill, void *sink)
+int s3_bucket_create(struct s3 *s, const char *name, const char *path)
 {
-	struct s3 *s = be;
-	struct s3_bucket *copy;
-	size_t n;
+	const char *region = aws_client_region(s->client);
+	struct aws_request req = {
+		.svc = AWS_SVC_S3,
+		.op = "CreateBucket",
+		.method = "PUT",
+		.bucket = name,
+		.path = path,
+	};
+	struct aws_response resp;
+	struct buf body;
+	int rc = 0;
+
+	buf_init(&body, 1024);
+	/* us-east-1 is the one region that takes no LocationConstraint. */
+	if (strcmp(region, "us-east-1") != 0) {
+		rc = buf_printf(&body,
+				"<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/"
+				"2006-03-01/\"><LocationConstraint>%s</LocationConstraint>"
+				"</CreateBucketConfiguration>",
+				region);
+		req.body = body.data;
+		req.body_len = body.len;
+	}
+	if (!rc)
+		rc = aws_call(s->client, &req, &resp);
+	if (!rc || rc != -ENOMEM)
+		aws_response_free(&resp);
+	buf_free(&body);
+	if (rc == 0)
+		bucket_list_change(s, name, true);
+	return rc;
+}
+
+int s3_bucket_delete(struct s3 *s, const char *name, const char *path)
+{
+	struct aws_request req = {
+		.svc = AWS_SVC_S3,
+		.op = "DeleteBucket",
+		.method = "DELETE",
+		.bucket = name,
+		.path = path,
+	};
+	struct aws_response resp;
+	int rc = aws_call(s->client, &req, &resp);
+
+	aws_response_free(&resp);
+	if (rc == 0 || rc == -ENOENT) {
+		bucket_list_change(s, name, false);
+		s3_snap_clear(s->snap);
+	}
+	return rc;
+}
+
+int s3_check_bucket(struct aws_client *client, const char *bucket, char *code, size_t codelen)
+{
+	struct aws_request req = {
+		.svc = AWS_SVC_S3,
+		.op = "HeadBucket",
+		.method = "HEAD",
+		.bucket = bucket,
+		.path = bucket,
+		.quiet_errors = true,
+	};
+	struct aws_response resp;
+	int rc = aws_call(client, &req, &resp);
+
+	snprintf(code, codelen, "%s", rc ? resp.code : "");
+	aws_response_free(&resp);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* getattr                                                             */
+/* ------------------------------------------------------------------ */
+
+static int lookup(struct s3 *s, const char *path, const struct s3_loc *loc, struct stat *st)
+{
+	struct s3_meta m;
+	const char *name;
+	char *dir = NULL;
+	bool marker;
+	time_t mtime;
 	int rc;
 
-	if (*path)
-		return objects_not_yet(s, path);
-	rc = refresh_buckets(s);
+	if (s3_open_file_stat(s, path, st))
+		return 0;
+	rc = s3_parent_of(loc, &dir, &name);
 	if (rc)
 		return rc;
-	/* Fill from a copy: the kernel may be slow and the list may change. */
-	pthread_mutex_lock(&s->lock);
-	n = s->nbuckets;
-	copy = calloc(n ? n : 1, sizeof(*copy));
-	for (size_t i = 0; copy && i < n; i++) {
-		copy[i].created = s->buckets[i].created;
-		copy[i].name = strdup(s->buckets[i].name);
-		if (!copy[i].name) {
-			bucket_list_free(copy, i);
-			copy = NULL;
+	switch (s3_snap_get(s->snap, dir, name, st)) {
+	case S3_SNAP_FOUND:
+		free(dir);
+		return 0;
+	case S3_SNAP_ABSENT:
+		free(dir);
+		return -ENOENT;
+	default:
+		break;
+	}
+	rc = s3_head(s, loc, path, true, &m);
+	if (rc == 0) {
+		bool is_dir = m.content_type && m.size == 0 &&
+			      strncmp(m.content_type, S3_DIR_CONTENT_TYPE,
+				      strlen(S3_DIR_CONTENT_TYPE)) == 0;
+
+		s3_stat_from_meta(s, &m, is_dir, st);
+		s3_meta_free(&m);
+		s3_snap_put(s->snap, dir, name, st);
+		free(dir);
+		return 0;
+	}
+	if (rc != -ENOENT) {
+		free(dir);
+		return rc;
+	}
+	rc = folder_exists(s, loc, path, &marker, &mtime);
+	if (rc == 1) {
+		fs_dir_stat(s->cfg, st);
+		if (marker && mtime)
+			st->st_mtime = st->st_ctime = st->st_atime = mtime;
+		s3_snap_put(s->snap, dir, name, st);
+		rc = 0;
+	} else if (rc == 0) {
+		s3_snap_remove(s->snap, dir, name);
+		rc = -ENOENT;
+	}
+	free(dir);
+	return rc;
+}
+
+int s3_getattr(void *be, const char *path, struct stat *st)
+{
+	struct s3 *s = be;
+	struct s3_loc loc;
+	int rc = s3_path_map(s->opt.bucket, s->prefix, path, &loc);
+
+	if (rc)
+		return rc;
+	if (!loc.bucket) {
+		fs_dir_stat(s->cfg, st);
+	} else if (!*loc.key) {
+		if (s->opt.bucket)
+			fs_dir_stat(s->cfg, st);
+		else
+			rc = bucket_getattr(s, loc.bucket, st);
+	} else {
+		rc = lookup(s, path, &loc, st);
+	}
+	s3_loc_free(&loc);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* listings                                                            */
+/* ------------------------------------------------------------------ */
+
+struct s3_ent {
+	char *name;
+	struct stat st;
+};
+
+struct s3_dirh {
+	pthread_mutex_t lock;
+	struct s3_loc loc;
+	char *path;
+	char *prefix;      /* ListObjectsV2 prefix */
+	char *snapdir;     /* snapshot folder */
+	bool buckets;      /* the bucket list */
+	bool started, done;
+	char *token;       /* where the next page starts */
+	uint64_t gen;      /* snapshot generation of this listing */
+	struct s3_ent *ents;
+	size_t n;          /* entries of the current page */
+	off_t base;        /* number of the page's first entry, from 0 */
+	size_t skipped_long;
+};
+
+static void ents_free(struct s3_dirh *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->ents[i].name);
+	free(d->ents);
+	d->ents = NULL;
+	d->n = 0;
+}
+
+static int ent_cmp(const void *a, const void *b)
+{
+	const struct s3_ent *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	/* Same name: the folder first (it wins, as in s3fs). */
+	if (c == 0)
+		return S_ISDIR(y->st.st_mode) - S_ISDIR(x->st.st_mode);
+	return c;
+}
+
+struct page_ctx {
+	struct s3 *s;
+	struct s3_dirh *d;
+	struct s3_ent *ents;
+	size_t n, cap;
+};
+
+static int page_add(struct page_ctx *pc, const char *name, size_t len, const struct stat *st)
+{
+	struct s3_ent *e;
+
+	if (len == 0 || (len == 1 && name[0] == '.') ||
+	    (len == 2 && name[0] == '.' && name[1] == '.'))
+		return 0;
+	if (len > S3_NAME_MAX) {
+		pc->d->skipped_long++;
+		return 0;
+	}
+	if (pc->n == pc->cap) {
+		size_t cap = pc->cap ? pc->cap * 2 : 256;
+		struct s3_ent *grown = realloc(pc->ents, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		pc->ents = grown;
+		pc->cap = cap;
+	}
+	e = &pc->ents[pc->n];
+	e->name = strndup(name, len);
+	if (!e->name)
+		return -ENOMEM;
+	e->st = *st;
+	pc->n++;
+	return 0;
+}
+
+static int list_page(void *arg, const struct xml_node *root, size_t *items, bool *stop)
+{
+	struct page_ctx *pc = arg;
+	struct s3 *s = pc->s;
+	size_t plen = strlen(pc->d->prefix), suffix = strlen(S3_FOLDER_SUFFIX);
+	const struct xml_node *n;
+	int rc = 0;
+
+	(void)stop;
+	*items = 0;
+	for (n = xml_child(root, "Contents"); n && !rc; n = xml_next(n, "Contents")) {
+		const char *key = xml_child_text(n, "Key");
+		const char *size = xml_child_text(n, "Size");
+		const char *lm = xml_child_text(n, "LastModified");
+		const char *name;
+		long long sz = 0;
+		time_t t = 0;
+		struct stat st;
+		size_t len;
+
+		(*items)++;
+		if (!key || strncmp(key, pc->d->prefix, plen) != 0)
+			continue;
+		name = key + plen;
+		len = strlen(name);
+		if (size)
+			util_parse_ll(size, 0, (long long)S3_MAX_OBJECT, &sz);
+		if (lm)
+			util_parse_iso8601(lm, &t);
+		if (strchr(name, '/')) {
+			continue; /* the folder's own marker, or a key the delimiter missed */
+		} else if (len > suffix && strcmp(name + len - suffix, S3_FOLDER_SUFFIX) == 0) {
+			fs_dir_stat(s->cfg, &st);
+			len -= suffix;
+		} else {
+			fs_file_stat(s->cfg, &st, (off_t)sz, 0666);
 		}
+		if (t)
+			st.st_mtime = st.st_ctime = st.st_atime = t;
+		rc = page_add(pc, name, len, &st);
+	}
+	for (n = xml_child(root, "CommonPrefixes"); n && !rc; n = xml_next(n, "CommonPrefixes")) {
+		const char *p = xml_child_text(n, "Prefix");
+		struct stat st;
+		size_t len;
+
+		(*items)++;
+		if (!p || strncmp(p, pc->d->prefix, plen) != 0)
+			continue;
+		len = strlen(p + plen);
+		if (len < 1 || p[plen + len - 1] != '/')
+			continue;
+		fs_dir_stat(s->cfg, &st);
+		rc = page_add(pc, p + plen, len - 1, &st);
+	}
+	return rc;
+}
+
+/* Fetch the next page of d into d->ents (replacing the last). */
+static int fetch_page(struct s3 *s, struct s3_dirh *d)
+{
+	struct aws_request req = {
+		.svc = AWS_SVC_S3,
+		.op = "ListObjectsV2",
+		.bucket = d->loc.bucket,
+		.path = d->path,
+	};
+	struct paginate_opts po = {
+		.page_size = S3_LIST_PAGE,
+		.max_pages = 1,
+		.start_token = d->token,
+		.want_next_token = true,
+	};
+	struct paginate_result res = { 0 };
+	struct page_ctx pc = { .s = s, .d = d };
+	struct buf q;
+	const char **names = NULL;
+	struct stat *sts = NULL;
+	size_t k = 0;
+	int rc;
+
+	buf_init(&q, 4 * S3_MAX_KEY);
+	rc = aws_query_add(&q, "list-type", "2");
+	if (!rc)
+		rc = aws_query_add(&q, "delimiter", "/");
+	if (!rc && *d->prefix)
+		rc = aws_query_add(&q, "prefix", d->prefix);
+	if (rc) {
+		buf_free(&q);
+		return rc;
+	}
+	req.query = q.data;
+	rc = paginate_xml(s->client, &req, &paginate_s3_list_objects_v2, &po, list_page, &pc, &res);
+	buf_free(&q);
+	if (rc) {
+		for (size_t i = 0; i < pc.n; i++)
+			free(pc.ents[i].name);
+		free(pc.ents);
+		free(res.next_token);
+		return rc;
+	}
+	/* Sorted by name, a folder and a file of one name: the folder only. */
+	if (pc.n)
+		qsort(pc.ents, pc.n, sizeof(*pc.ents), ent_cmp);
+	for (size_t i = 0; i < pc.n; i++) {
+		if (k && strcmp(pc.ents[k - 1].name, pc.ents[i].name) == 0) {
+			free(pc.ents[i].name);
+			continue;
+		}
+		pc.ents[k++] = pc.ents[i];
+	}
+	pc.n = k;
+
+	d->base += (off_t)d->n;
+	ents_free(d);
+	d->ents = pc.ents;
+	d->n = pc.n;
+	free(d->token);
+	d->token = res.next_token;
+	d->done = d->token == NULL;
+	d->started = true;
+
+	/* Into the snapshot before the kernel sees them: libfuse looks each
+	 * readdirplus entry up (getattr) while filling. */
+	names = calloc(d->n ? d->n : 1, sizeof(*names));
+	sts = calloc(d->n ? d->n : 1, sizeof(*sts));
+	if (names && sts) {
+		for (size_t i = 0; i < d->n; i++) {
+			names[i] = d->ents[i].name;
+			sts[i] = d->ents[i].st;
+		}
+		s3_snap_add_page(s->snap, d->snapdir, d->gen, names, sts, d->n, d->done);
+	}
+	free(names);
+	free(sts);
+	if (d->done && d->skipped_long)
+		log_warn("s3 %s: %zu names longer than %d bytes are not shown", d->path,
+			 d->skipped_long, S3_NAME_MAX);
+	return 0;
+}
+
+static int fetch_buckets(struct s3 *s, struct s3_dirh *d)
+{
+	int rc = refresh_buckets(s);
+
+	if (rc)
+		return rc;
+	ents_free(d);
+	pthread_mutex_lock(&s->lock);
+	d->ents = calloc(s->nbuckets ? s->nbuckets : 1, sizeof(*d->ents));
+	for (size_t i = 0; d->ents && i < s->nbuckets; i++) {
+		d->ents[i].name = strdup(s->buckets[i].name);
+		if (!d->ents[i].name)
+			break;
+		fs_dir_stat(s->cfg, &d->ents[i].st);
+		d->ents[i].st.st_mtime = d->ents[i].st.st_ctime = d->ents[i].st.st_atime =
+			s->buckets[i].created;
+		d->n++;
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (!copy)
+	if (!d->ents || d->n < s->nbuckets)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		struct stat st;
-
-		fs_dir_stat(s->cfg, &st);
-		st.st_mtime = st.st_ctime = st.st_atime = copy[i].created;
-		if (fill(sink, copy[i].name, &st))
-			break;
-	}
-	bucket_list_free(copy, n);
+	d->done = d->started = true;
 	return 0;
+}
+
+static void dirh_free(struct s3_dirh *d)
+{
+	if (!d)
+		return;
+	ents_free(d);
+	s3_loc_free(&d->loc);
+	free(d->path);
+	free(d->prefix);
+	free(d->snapdir);
+	free(d->token);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+static int s3_opendir(void *be, const char *path, void **dh)
+{
+	struct s3 *s = be;
+	struct s3_dirh *d = calloc(1, sizeof(*d));
+	struct stat st;
+	int rc;
+
+	if (!d)
+		return -ENOMEM;
+	pthread_mutex_init(&d->lock, NULL);
+	rc = s3_path_map(s->opt.bucket, s->prefix, path, &d->loc);
+	if (rc)
+		goto fail;
+	d->path = strdup(path);
+	if (!d->path) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (!d->loc.bucket) {
+		d->buckets = true;
+		*dh = d;
+		return 0;
+	}
+	rc = s3_getattr(s, path, &st);
+	if (rc)
+		goto fail;
+	if (!S_ISDIR(st.st_mode)) {
+		rc = -ENOTDIR;
+		goto fail;
+	}
+	d->prefix = s3_dir_prefix(d->loc.key);
+	d->snapdir = s3_snapdir_of(&d->loc);
+	if (!d->prefix || !d->snapdir) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	*dh = d;
+	return 0;
+fail:
+	dirh_free(d);
+	return rc;
+}
+
+static int s3_readdir_at(void *be, void *dh, off_t off, backend_fill_at_fn fill, void *sink)
+{
+	struct s3 *s = be;
+	struct s3_dirh *d = dh;
+	int rc = 0;
+
+	pthread_mutex_lock(&d->lock);
+	if (off == 0 || off < d->base || !d->started) {
+		/* From the start (also after a rewinddir). */
+		ents_free(d);
+		free(d->token);
+		d->token = NULL;
+		d->base = 0;
+		d->started = d->done = false;
+		d->skipped_long = 0;
+		if (d->buckets) {
+			rc = fetch_buckets(s, d);
+		} else {
+			d->gen = s3_snap_begin(s->snap, d->snapdir);
+			rc = fetch_page(s, d);
+		}
+	}
+	while (rc == 0) {
+		size_t i;
+
+		if (off >= d->base + (off_t)d->n) {
+			if (d->done)
+				break;
+			rc = fetch_page(s, d);
+			continue;
+		}
+		for (i = (size_t)(off - d->base); i < d->n; i++) {
+			if (fill(sink, d->ents[i].name, &d->ents[i].st, d->base + (off_t)i + 1))
+				goto full;
+		}
+		off = d->base + (off_t)d->n;
+	}
+full:
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}
+
+static void s3_releasedir(void *be, void *dh)
+{
+	(void)be;
+	dirh_free(dh);
+}
+
+/* Is there anything under folder loc but its own marker? 1 yes, 0 no. */
+int s3_folder_has_children(struct s3 *s, const struct s3_loc *loc, const char *path)
+{
+	struct aws_request req = {
+		.svc = AWS_SVC_S3,
+		.op = "ListObjectsV2",
+		.bucket = loc->bucket,
+		.path = path,
+	};
+	struct aws_response resp;
+	struct xml_doc *doc = NULL;
+	char *prefix = s3_dir_prefix(loc->key);
+	struct buf q;
+	int rc;
+
+	if (!prefix)
+		return -ENOMEM;
+	buf_init(&q, 4 * S3_MAX_KEY);
+	rc = aws_query_add(&q, "list-type", "2");
+	if (!rc)
+		rc = aws_query_add(&q, "max-keys", "2");
+	if (!rc && *prefix)
+		rc = aws_query_add(&q, "prefix", prefix);
+	if (rc)
+		goto out;
+	req.query = q.data;
+	rc = aws_call(s->client, &req, &resp);
+	if (rc == 0) {
+		if (xml_parse(resp.http.body.data ? resp.http.body.data : "", resp.http.body.len,
+			      1000, &doc)) {
+			rc = -EIO;
+		} else {
+			const struct xml_node *c;
+
+			for (c = xml_child(xml_root(doc), "Contents"); c; c = xml_next(c, "Contents")) {
+				const char *k = xml_child_text(c, "Key");
+
+				if (k && strcmp(k, prefix) != 0) {
+					rc = 1;
+					break;
+				}
+			}
+		}
+	}
+	aws_response_free(&resp);
+out:
+	xml_free(doc);
+	buf_free(&q);
+	free(prefix);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* the backend                                                         */
+/* ------------------------------------------------------------------ */
+
+int s3_submit(struct s3 *s, struct s3_job *job)
+{
+	struct s3_pool *p;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (!s->pool)
+		rc = s3_pool_new(s->opt.parallel, &s->pool);
+	p = s->pool;
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		log_error("s3: cannot start worker threads: %s", strerror(-rc));
+		return rc;
+	}
+	s3_pool_submit(p, job);
+	return 0;
+}
+
+size_t s3_sse_headers(struct s3 *s, const char **lines, size_t max)
+{
+	static const char *const kms = "x-amz-server-side-encryption: aws:kms";
+	size_t n = 0;
+
+	if (s->opt.sse && n < max) {
+		if (strcmp(s->opt.sse, "AES256") == 0) {
+			lines[n++] = "x-amz-server-side-encryption: AES256";
+		} else {
+			lines[n++] = kms;
+			if (s->sse_kms_header && n < max)
+				lines[n++] = s->sse_kms_header;
+		}
+	}
+	if (s->storage_class_header && n < max)
+		lines[n++] = s->storage_class_header;
+	return n;
 }
 
 static void s3_destroy(void *be)
 {
 	struct s3 *s = be;
 
+	/* Files still open at unmount (a lazy unmount, a killed program whose
+	 * release never came): what they staged goes up now, or stays on disk
+	 * with a log line; never silently lost. */
+	while (s->files) {
+		struct s3_file *f = s->files;
+
+		s->files = f->next;
+		pthread_mutex_lock(&f->lock);
+		if (f->dirty || f->meta_dirty) {
+			log_warn("s3 %s: still open at unmount; uploading what was written", f->path);
+			s3_file_upload(s, f);
+		}
+		pthread_mutex_unlock(&f->lock);
+		s3_file_free(f);
+	}
+	s3_pool_free(s->pool);
 	bucket_list_free(s->buckets, s->nbuckets);
+	s3_snap_free(s->snap);
 	pthread_mutex_destroy(&s->lock);
+	free((char *)s->opt.bucket);
+	free((char *)s->opt.prefix);
+	free((char *)s->opt.staging_dir);
+	free((char *)s->opt.sse);
+	free((char *)s->opt.storage_class);
+	free(s->sse_kms_header);
+	free(s->storage_class_header);
+	free(s->prefix);
+	free(s->staging_dir);
 	free(s);
 }
 
 static const struct backend_ops s3_ops = {
 	.name = "s3",
 	.getattr = s3_getattr,
-	.readdir = s3_readdir,
+	.opendir = s3_opendir,
+	.readdir_at = s3_readdir_at,
+	.releasedir = s3_releasedir,
+	.open = s3_open,
+	.create = s3_create,
+	.read = s3_read,
+	.write = s3_write,
+	.flush = s3_flush,
+	.fsync = s3_flush,
+	.release = s3_release,
+	.truncate = s3_truncate,
+	.unlink = s3_unlink,
+	.mkdir = s3_mkdir,
+	.rmdir = s3_rmdir,
+	.rename = s3_rename,
+	.symlink = s3_symlink,
+	.readlink = s3_readlink,
+	.chmod = s3_chmod,
+	.chown = s3_chown,
+	.utimens = s3_utimens,
+	.getxattr = s3_getxattr,
+	.setxattr = s3_setxattr,
+	.listxattr = s3_listxattr,
+	.removexattr = s3_removexattr,
+	.statfs = s3_statfs,
 	.destroy = s3_destroy,
 };
 
-int s3_new(struct aws_client *client, const struct fs_config *cfg, struct backend *out)
+static int dup_opt(const char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return src && !*dst ? -ENOMEM : 0;
+}
+
+int s3_new(struct aws_client *client, const struct fs_config *cfg, const struct s3_options *opt,
+	   struct backend *out)
 {
 	struct s3 *s = calloc(1, sizeof(*s));
+	int rc = -ENOMEM;
 
 	if (!s)
 		return -ENOMEM;
 	s->client = client;
 	s->cfg = cfg;
 	pthread_mutex_init(&s->lock, NULL);
+	s->opt = *opt;
+	s->opt.bucket = s->opt.prefix = s->opt.staging_dir = s->opt.sse = NULL;
+	s->opt.storage_class = NULL;
+	if (dup_opt(&s->opt.bucket, opt->bucket) || dup_opt(&s->opt.prefix, opt->prefix) ||
+	    dup_opt(&s->opt.staging_dir, opt->staging_dir) || dup_opt(&s->opt.sse, opt->sse) ||
+	    dup_opt(&s->opt.storage_class, opt->storage_class))
+		goto fail;
+	if (!s->opt.readahead)
+		s->opt.readahead = S3_DEFAULT_READAHEAD;
+	if (!s->opt.multipart_threshold)
+		s->opt.multipart_threshold = S3_DEFAULT_MULTIPART_THRESHOLD;
+	if (!s->opt.multipart_size)
+		s->opt.multipart_size = S3_DEFAULT_MULTIPART_SIZE;
+	if (s->opt.multipart_size < S3_MIN_PART)
+		s->opt.multipart_size = S3_MIN_PART;
+	if (!s->opt.singlepart_copy_limit || s->opt.singlepart_copy_limit > S3_MAX_SINGLE_COPY)
+		s->opt.singlepart_copy_limit = S3_MAX_SINGLE_COPY;
+	if (!s->opt.parallel)
+		s->opt.parallel = S3_DEFAULT_PARALLEL;
+	/* The prefix of the single-bucket form, with one trailing '/'. */
+	{
+		const char *p = opt->prefix ? opt->prefix : "";
+		size_t n;
+
+		while (*p == '/')
+			p++;
+		n = strlen(p);
+		while (n && p[n - 1] == '/')
+			n--;
+		s->prefix = strndup(p, n);
+		if (!s->prefix)
+			goto fail;
+	}
+	if (s->opt.sse) {
+		if (strcmp(s->opt.sse, "AES256") == 0) {
+			;
+		} else if (strncmp(s->opt.sse, "aws:kms", 7) == 0 &&
+			   (s->opt.sse[7] == '\0' || s->opt.sse[7] == ':')) {
+			if (s->opt.sse[7] == ':' && s->opt.sse[8]) {
+				struct buf b;
+
+				buf_init(&b, 4096);
+				if (buf_printf(&b, "x-amz-server-side-encryption-aws-kms-key-id: %s",
+					       s->opt.sse + 8))
+					goto fail;
+				s->sse_kms_header = buf_detach(&b);
+				if (!s->sse_kms_header)
+					goto fail;
+			}
+		} else {
+			rc = -EINVAL;
+			goto fail;
+		}
+	}
+	if (s->opt.storage_class) {
+		struct buf b;
+
+		buf_init(&b, 256);
+		if (buf_printf(&b, "x-amz-storage-class: %s", s->opt.storage_class))
+			goto fail;
+		s->storage_class_header = buf_detach(&b);
+		if (!s->storage_class_header)
+			goto fail;
+	}
+	s->snap = s3_snap_new(S3_SNAP_TTL_MS, S3_SNAP_MAX_ENTRIES);
+	if (!s->snap)
+		goto fail;
+	rc = s3_staging_init(s);
+	if (rc)
+		goto fail;
+	/* The worker threads start with the first transfer that needs them:
+	 * threads made now would not survive the fork that daemonizes. */
 	out->ops = &s3_ops;
 	out->be = s;
 	return 0;
+fail:
+	s3_destroy(s);
+	return rc;
 }

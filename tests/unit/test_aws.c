@@ -30,6 +30,9 @@ struct fixture {
 	char last_body[4096];
 	/* what it answers next */
 	struct fakehttp_reply reply;
+	/* S3 region redirects: answer 301 to requests not signed for eu-west-1 */
+	bool far_bucket;
+	unsigned redirects, nreq;
 };
 
 static void handler(void *arg, const struct fakehttp_request *req, struct fakehttp_reply *reply)
@@ -42,7 +45,15 @@ static void handler(void *arg, const struct fakehttp_request *req, struct fakeht
 		 req->body ? req->body : "");
 	f->last.headers = f->last_headers;
 	f->last.body = f->last_body;
+	f->nreq++;
 	*reply = f->reply;
+	if (f->far_bucket && !strstr(req->headers, "/eu-west-1/s3/aws4_request")) {
+		f->redirects++;
+		reply->status = 301;
+		reply->headers = "x-amz-bucket-region: eu-west-1\r\n";
+		reply->body = "<Error><Code>PermanentRedirect</Code></Error>";
+		reply->body_len = strlen(reply->body);
+	}
 }
 
 static int setup(void **state)
@@ -249,6 +260,35 @@ static void test_head_errors_have_no_body(void **state)
 	aws_response_free(&resp);
 }
 
+static void test_s3_bucket_in_another_region_is_followed(void **state)
+{
+	struct fixture *f = *state;
+	struct aws_request req = {
+		.svc = AWS_SVC_S3, .op = "HeadObject", .method = "HEAD", .bucket = "far",
+		.key = "k", .quiet_errors = true,
+	};
+	struct aws_response resp;
+
+	f->far_bucket = true;
+	f->reply = (struct fakehttp_reply){ .status = 200 };
+	assert_int_equal(aws_call(f->client, &req, &resp), 0);
+	aws_response_free(&resp);
+	assert_int_equal(f->redirects, 1);
+	assert_int_equal(f->nreq, 2); /* the 301, then the same request re-signed */
+	assert_non_null(strstr(f->last_headers, "/eu-west-1/s3/aws4_request"));
+	/* remembered: the next call goes straight to the bucket's region */
+	assert_int_equal(aws_call(f->client, &req, &resp), 0);
+	aws_response_free(&resp);
+	assert_int_equal(f->redirects, 1);
+	assert_int_equal(f->nreq, 3);
+	/* other buckets and services keep the client's region */
+	req.bucket = "near";
+	f->far_bucket = false;
+	assert_int_equal(aws_call(f->client, &req, &resp), 0);
+	aws_response_free(&resp);
+	assert_non_null(strstr(f->last_headers, "/us-east-1/s3/aws4_request"));
+}
+
 static void test_json_and_query_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -389,6 +429,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_s3_request_on_the_wire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signature_matches_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_s3_bucket_in_another_region_is_followed, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_session_token_sent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_protocol_headers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_s3_xml_error, setup, teardown),

@@ -175,6 +175,38 @@ static void test_xml_item_cap_and_page_size(void **state)
 	assert_true(res.truncated);
 }
 
+/* A resumable listing (streaming readdir): one page a call, the token to
+ * resume from handed back, the next call starting there. */
+static void test_xml_resume_with_token(void **state)
+{
+	struct fixture *f = *state;
+	struct paginate_opts opts = { .max_pages = 1, .want_next_token = true };
+	struct seen s = { 0 };
+	struct paginate_result res;
+	char *token;
+
+	assert_int_equal(paginate_xml(f->client, &list_req, &paginate_s3_list_objects_v2, &opts,
+				      xml_page, &s, &res), 0);
+	assert_int_equal(f->nreq, 1);
+	assert_non_null(res.next_token);
+	assert_string_equal(res.next_token, "tok1");
+	token = res.next_token;
+	opts.start_token = token;
+	assert_int_equal(paginate_xml(f->client, &list_req, &paginate_s3_list_objects_v2, &opts,
+				      xml_page, &s, &res), 0);
+	free(token);
+	assert_non_null(strstr(f->targets[1], "continuation-token=tok1"));
+	assert_string_equal(s.keys[2], "k1-0");
+	token = res.next_token;
+	opts.start_token = token;
+	assert_int_equal(paginate_xml(f->client, &list_req, &paginate_s3_list_objects_v2, &opts,
+				      xml_page, &s, &res), 0);
+	free(token);
+	assert_null(res.next_token); /* the end */
+	assert_int_equal(s.n, 6);
+	assert_int_equal(f->nreq, 3);
+}
+
 static void test_xml_consumer_stops(void **state)
 {
 	struct fixture *f = *state;
@@ -271,6 +303,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_xml_every_page_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xml_item_cap_and_page_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xml_resume_with_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xml_consumer_stops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xml_error_mid_listing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xml_max_pages_bound, setup, teardown),

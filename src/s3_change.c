@@ -1,0 +1,880 @@
+/*
+ * s3_change: what changes the namespace or an object's metadata: delete,
+ * mkdir and rmdir (markers and buckets), rename (CopyObject + DeleteObject,
+ * folders key by key across listing pages), chmod/chown/utimens and xattrs
+ * (CopyObject onto itself with REPLACE, or the pending metadata of an open
+ * file), and symlinks. Each change updates the folder snapshot at once.
+ */
+#include <errno.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <fuse.h>
+
+#include "json.h"
+#include "log.h"
+#include "paginate.h"
+#include "s3_i.h"
+#include "util.h"
+
+#define S3_MAX_SYMLINK 4096u       /* PATH_MAX */
+#define S3_XATTR_PREFIX "user."
+#define S3_XATTR_RO_PREFIX "user.s3."
+
+/* ------------------------------------------------------------------ */
+/* delete, mkdir, rmdir                                                */
+/* ------------------------------------------------------------------ */
+
+int s3_delete_key(struct s3 *s, const char *bucket, const char *key, const char *path)
+{
+	struct aws_request req = {
+		.svc = AWS_SVC_S3,
+		.op = "DeleteObject",
+		.method = "DELETE",
+		.bucket = bucket,
+		.key = key,
+		.path = path,
+	};
+	struct aws_response resp;
+	int rc = aws_call(s->client, &req, &resp);
+
+	aws_response_free(&resp);
+	return rc;
+}
+
+int s3_unlink(void *be, const char *path)
+{
+	struct s3 *s = be;
+	struct s3_loc loc;
+	struct s3_file *f;
+	int rc = s3_path_map(s->opt.bucket, s->prefix, path, &loc);
+
+	if (rc)
+		return rc;
+	if (!loc.bucket || !*loc.key) {
+		s3_loc_free(&loc);
+		return -EISDIR;
+	}
+	f = s3_file_get(s, path);
+	if (f) {
+		/* An open file goes away now; its handles stop uploading. */
+		pthread_mutex_lock(&f->lock);
+		f->unlinked = true;
+		f->exists = false;
+		pthread_mutex_unlock(&f->lock);
+		if (s3_file_unref(s, f))
+			s3_file_free(f);
+	}
+	rc = s3_delete_key(s, loc.bucket, loc.key, path);
+	if (rc == 0)
+		s3_note_gone(s, &loc);
+	s3_loc_free(&loc);
+	return rc;
+}
+
+/* The metadata a new object or marker gets: the caller's owner, now. */
+void s3_meta_new(struct s3_meta *m, mode_t mode)
+{
+	struct fuse_context *ctx = fuse_get_context();
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	memset(m, 0, sizeof(*m));
+	m->mode = mode;
+	m->has_mode = true;
+	m->uid = ctx ? ctx->uid : getuid();
+	m->gid = ctx ? ctx->gid : getgid();
+	m->has_uid = m->has_gid = true;
+	m->mtime = m->ctime = m->atime = now;
+	m->has_mtime = m->has_ctime = m->has_atime = true;
+	m->last_modified = now.tv_sec;
+}
+
+int s3_mkdir(void *be, const char *path, mode_t mode)
+{
+	struct s3 *s = be;
+	struct s3_loc loc, marker = { 0 };
+	struct s3_meta m;
+	struct stat st;
+	char *snapdir;
+	int rc = s3_path_map(s->opt.bucket, s->prefix, path, &loc);
+
+	if (rc)
+		return rc;
+	if (!loc.bucket || (!*loc.key && s->opt.bucket)) {
+		rc = -EEXIST;
+		goto out;
+	}
+	if (!*loc.key) {
+		rc = s3_bucket_create(s, loc.bucket, path);
+		goto out;
+	}
+	if (strlen(loc.key) + 1 > S3_MAX_KEY) {
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	marker.bucket = loc.bucket;
+	marker.key = s3_dir_prefix(loc.key);
+	if (!marker.key) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	s3_meta_new(&m, S_IFDIR | (mode & 07777));
+	m.content_type = strdup(S3_DIR_CONTENT_TYPE);
+	rc = m.content_type ? s3_put(s, &marker, path, "", 0, &m) : -ENOMEM;
+	if (rc == 0) {
+		s3_stat_from_meta(s, &m, true, &st);
+		s3_note_object(s, &loc, &st);
+		/* A new folder is empty: lookups inside cost nothing. */
+		snapdir = s3_snapdir_of(&loc);
+		if (snapdir) {
+			uint64_t gen = s3_snap_begin(s->snap, snapdir);
+
+			s3_snap_add_page(s->snap, snapdir, gen, NULL, NULL, 0, true);
+			free(snapdir);
+		}
+	}
+	s3_meta_free(&m);
+	free(marker.key);
+out:
+	s3_loc_free(&loc);
+	return rc;
+}
+
+int s3_rmdir(void *be, const char *path)
+{
+	struct s3 *s = be;
+	struct s3_loc loc;
+	char *marker, *snapdir;
+	int rc = s3_path_map(s->opt.bucket, s->prefix, path, &loc);
+
+	if (rc)
+		return rc;
+	if (!loc.bucket || (!*loc.key && s->opt.bucket)) {
+		rc = -EBUSY;
+		goto out;
+	}
+	if (!*loc.key) {
+		rc = s3_bucket_delete(s, loc.bucket, path);
+		goto out;
+	}
+	rc = s3_folder_has_children(s, &loc, path);
+	if (rc == 1)
+		rc = -ENOTEMPTY;
+	if (rc)
+		goto out;
+	marker = s3_dir_prefix(loc.key);
+	if (!marker) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = s3_delete_key(s, loc.bucket, marker, path);
+	free(marker);
+	if (rc == 0) {
+		s3_note_gone(s, &loc);
+		snapdir = s3_snapdir_of(&loc);
+		if (snapdir)
+			s3_snap_drop(s->snap, snapdir, true);
+		free(snapdir);
+	}
+out:
+	s3_loc_free(&loc);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* rename                                                              */
+/* ------------------------------------------------------------------ */
+
+struct move_ctx {
+	struct s3 *s;
+	const struct s3_loc *from, *to;
+	const char *path;
+	size_t from_len;   /* length of from's "key/" prefix */
+	char *to_prefix;   /* to's "key/" prefix */
+	size_t moved;
+};
+
+static int move_page(void *arg, const struct xml_node *root, size_t *items, bool *stop)
+{
+	struct move_ctx *mc = arg;
+	const struct xml_node *n;
+	int rc = 0;
+
+	(void)stop;
+	*items = 0;
+	for (n = xml_child(root, "Contents"); n && !rc; n = xml_next(n, "Contents")) {
+		const char *key = xml_child_text(n, "Key");
+		const char *size = xml_child_text(n, "Size");
+		struct s3_loc src, dst;
+		long long sz = 0;
+		struct buf k;
+
+		(*items)++;
+		if (!key || strlen(key) < mc->from_len)
+			continue;
+		if (size)
+			util_parse_ll(size, 0, (long long)S3_MAX_OBJECT, &sz);
+		buf_init(&k, S3_MAX_KEY);
+		rc = buf_puts(&k, mc->to_prefix);
+		if (!rc)
+			rc = buf_puts(&k, key + mc->from_len);
+		if (rc) {
+			buf_free(&k);
+			return rc == -EFBIG ? -ENAMETOOLONG : rc;
+		}
+		src.bucket = mc->from->bucket;
+		src.key = (char *)key;
+		dst.bucket = mc->to->bucket;
+		dst.key = k.data;
+		rc = s3_copy(mc->s, &src, &dst, mc->path, (off_t)sz, NULL);
+		if (rc == 0)
+			rc = s3_delete_key(mc->s, src.bucket, key, mc->path);
+		buf_free(&k);
+		if (rc == 0)
+			mc->moved++;
+	}
+	return rc;
+}
+
+static int move_folder(struct s3 *s, const struct s3_loc *from, const struct s3_loc *to,
+		       const char *path)
+{
+	struct aws_request req = {
+		.svc = AWS_SVC_S3,
+		.op = "ListObjectsV2",
+		.bucket = from->bucket,
+		.path = path,
+	};
+	struct move_ctx mc = { .s = s, .from = from, .to = to, .path = path };
+	char *from_prefix = s3_dir_prefix(from->key);
+	struct buf q;
+	int rc;
+
+	mc.to_prefix = s3_dir_prefix(to->key);
+	if (!from_prefix || !mc.to_prefix) {
+		free(from_prefix);
+		free(mc.to_prefix);
+		return -ENOMEM;
+	}
+	mc.from_len = strlen(from_prefix);
+	buf_init(&q, 4 * S3_MAX_KEY);
+	rc = aws_query_add(&q, "list-type", "2");
+	if (!rc)
+		rc = aws_query_add(&q, "prefix", from_prefix);
+	if (!rc) {
+		/* Each page is moved before the next is asked for: the token
+		 * names the last key listed, so deleting behind it is safe. */
+		req.query = q.data;
+		rc = paginate_xml(s->client, &req, &paginate_s3_list_objects_v2, NULL, move_page, &mc,
+				  NULL);
+	}
+	if (rc)
+		log_error("s3 %s: moving the folder stopped after %zu objects (%s); the rest is "
+			  "still at the old name", path, mc.moved, strerror(-rc));
+	buf_free(&q);
+	free(from_prefix);
+	free(mc.to_prefix);
+	return rc;
+}
+
+int s3_rename(void *be, const char *from, const char *to, unsigned int flags)
+{
+	struct s3 *s = be;
+	struct s3_loc a = { 0 }, b = { 0 };
+	struct stat sa, sb;
+	struct s3_file *f;
+	int rc, rcb;
+
+	if (flags & RENAME_EXCHANGE)
+		return -EINVAL;
+	rc = s3_path_map(s->opt.bucket, s->prefix, from, &a);
+	if (!rc)
+		rc = s3_path_map(s->opt.bucket, s->prefix, to, &b);
+	if (rc)
+		goto out;
+	if (!a.bucket || !b.bucket || !*a.key || !*b.key) {
+		rc = -EPERM; /* buckets cannot be renamed */
+		goto out;
+	}
+	rc = s3_getattr(s, from, &sa);
+	if (rc)
+		goto out;
+	rcb = s3_getattr(s, to, &sb);
+	if (rcb && rcb != -ENOENT) {
+		rc = rcb;
+		goto out;
+	}
+	if (rcb == 0 && (flags & RENAME_NOREPLACE)) {
+		rc = -EEXIST;
+		goto out;
+	}
+	if (S_ISDIR(sa.st_mode)) {
+		char *da, *db;
+
+		if (rcb == 0 && !S_ISDIR(sb.st_mode)) {
+			rc = -ENOTDIR;
+			goto out;
+		}
+		if (rcb == 0) {
+			rc = s3_folder_has_children(s, &b, to);
+			if (rc == 1)
+				rc = -ENOTEMPTY;
+			if (rc)
+				goto out;
+		}
+		rc = move_folder(s, &a, &b, from);
+		da = s3_snapdir_of(&a);
+		db = s3_snapdir_of(&b);
+		if (da)
+			s3_snap_drop(s->snap, da, true);
+		if (db)
+			s3_snap_drop(s->snap, db, true);
+		free(da);
+		free(db);
+		if (rc == 0) {
+			s3_note_gone(s, &a);
+			s3_note_object(s, &b, &sa);
+		}
+		goto out;
+	}
+	if (rcb == 0 && S_ISDIR(sb.st_mode)) {
+		rc = -EISDIR;
+		goto out;
+	}
+	/* Data still staged goes up first: the copy must carry it. */
+	f = s3_file_get(s, from);
+	if (f) {
+		pthread_mutex_lock(&f->lock);
+		rc = s3_file_upload(s, f);
+		sa.st_size = f->size;
+		pthread_mutex_unlock(&f->lock);
+		if (s3_file_unref(s, f))
+			s3_file_free(f);
+		if (rc)
+			goto out;
+	}
+	rc = s3_copy(s, &a, &b, from, sa.st_size, NULL);
+	if (rc == 0)
+		rc = s3_delete_key(s, a.bucket, a.key, from);
+	if (rc == 0) {
+		s3_note_gone(s, &a);
+		s3_note_object(s, &b, &sa);
+		/* Open handles follow the file to its new name. */
+		pthread_mutex_lock(&s->lock);
+		f = s3_file_find_locked(s, from);
+		if (f) {
+			char *np = strdup(to), *nk = strdup(b.key), *nb = strdup(b.bucket);
+
+			if (np && nk && nb) {
+				pthread_mutex_lock(&f->lock);
+				free(f->path);
+				f->path = np;
+				free(f->loc.key);
+				f->loc.key = nk;
+				free(f->loc.bucket);
+				f->loc.bucket = nb;
+				pthread_mutex_unlock(&f->lock);
+			} else {
+				free(np);
+				free(nk);
+				free(nb);
+			}
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+out:
+	s3_loc_free(&a);
+	s3_loc_free(&b);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* metadata changes                                                    */
+/* ------------------------------------------------------------------ */
+
+typedef int (*meta_edit_fn)(struct s3_meta *m, void *arg);
+
+/*
+ * Change path's metadata with edit: for an open file with staged data, in
+ * its pending metadata; otherwise CopyObject onto itself with the new
+ * headers (REPLACE). A folder's metadata lives on its marker, which is
+ * made when missing.
+ */
+static int edit_meta(struct s3 *s, const char *path, meta_edit_fn edit, void *arg)
+{
+	struct s3_loc loc, target = { 0 };
+	struct s3_meta m;
+	struct s3_file *f;
+	struct stat st;
+	bool is_dir;
+	int rc = s3_path_map(s->opt.bucket, s->prefix, path, &loc);
+
+	if (rc)
+		return rc;
+	if (!loc.bucket || !*loc.key) {
+		s3_loc_free(&loc);
+		return -EPERM;
+	}
+	f = s3_file_get(s, path);
+	if (f) {
+		pthread_mutex_lock(&f->lock);
+		if (f->dirty && f->meta_known) {
+			rc = edit(&f->meta, arg);
+			if (rc == 0) {
+				f->meta_dirty = true;
+				s3_file_stat_locked(s, f, &st);
+				s3_note_object(s, &loc, &st);
+			}
+			pthread_mutex_unlock(&f->lock);
+			if (s3_file_unref(s, f))
+				s3_file_free(f);
+			s3_loc_free(&loc);
+			return rc;
+		}
+		pthread_mutex_unlock(&f->lock);
+		if (s3_file_unref(s, f))
+			s3_file_free(f);
+	}
+	rc = s3_getattr(s, path, &st);
+	if (rc)
+		goto out;
+	is_dir = S_ISDIR(st.st_mode);
+	target.bucket = loc.bucket;
+	target.key = is_dir ? s3_dir_prefix(loc.key) : strdup(loc.key);
+	if (!target.key) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = s3_head(s, &target, path, is_dir, &m);
+	if (rc == -ENOENT && is_dir) {
+		/* An implicit folder: its marker is made to hold the metadata. */
+		s3_meta_new(&m, S_IFDIR | (st.st_mode & 07777));
+		m.content_type = strdup(S3_DIR_CONTENT_TYPE);
+		rc = m.content_type ? edit(&m, arg) : -ENOMEM;
+		if (rc == 0)
+			rc = s3_put(s, &target, path, "", 0, &m);
+	} else if (rc == 0) {
+		if (!m.has_mode)
+			m.mode = st.st_mode; /* the type, should chmod set the rest */
+		rc = edit(&m, arg);
+		if (rc == 0)
+			rc = s3_copy(s, &target, &target, path, m.size, &m);
+	}
+	if (rc == 0) {
+		s3_stat_from_meta(s, &m, is_dir, &st);
+		s3_note_object(s, &loc, &st);
+		f = s3_file_get(s, path);
+		if (f) {
+			/* The open file uploads these next time. */
+			pthread_mutex_lock(&f->lock);
+			if (f->meta_known)
+				edit(&f->meta, arg);
+			pthread_mutex_unlock(&f->lock);
+			if (s3_file_unref(s, f))
+				s3_file_free(f);
+		}
+	}
+	s3_meta_free(&m);
+out:
+	free(target.key);
+	s3_loc_free(&loc);
+	return rc;
+}
+
+static void touch_ctime(struct s3_meta *m)
+{
+	clock_gettime(CLOCK_REALTIME, &m->ctime);
+	m->has_ctime = true;
+}
+
+static int edit_chmod(struct s3_meta *m, void *arg)
+{
+	mode_t mode = *(mode_t *)arg;
+
+	m->mode = (m->mode & S_IFMT) | (mode & 07777);
+	m->has_mode = true;
+	touch_ctime(m);
+	return 0;
+}
+
+int s3_chmod(void *be, const char *path, mode_t mode)
+{
+	return edit_meta(be, path, edit_chmod, &mode);
+}
+
+struct owner {
+	uid_t uid;
+	gid_t gid;
+};
+
+static int edit_chown(struct s3_meta *m, void *arg)
+{
+	struct owner *o = arg;
+
+	if (o->uid != (uid_t)-1) {
+		m->uid = o->uid;
+		m->has_uid = true;
+	}
+	if (o->gid != (gid_t)-1) {
+		m->gid = o->gid;
+		m->has_gid = true;
+	}
+	touch_ctime(m);
+	return 0;
+}
+
+int s3_chown(void *be, const char *path, uid_t uid, gid_t gid)
+{
+	struct owner o = { uid, gid };
+
+	return edit_meta(be, path, edit_chown, &o);
+}
+
+static int edit_times(struct s3_meta *m, void *arg)
+{
+	const struct timespec *tv = arg;
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (tv[0].tv_nsec != UTIME_OMIT) {
+		m->atime = tv[0].tv_nsec == UTIME_NOW ? now : tv[0];
+		m->has_atime = true;
+	}
+	if (tv[1].tv_nsec != UTIME_OMIT) {
+		m->mtime = tv[1].tv_nsec == UTIME_NOW ? now : tv[1];
+		m->has_mtime = true;
+	}
+	return 0;
+}
+
+int s3_utimens(void *be, const char *path, const struct timespec tv[2])
+{
+	struct timespec copy[2];
+
+	if (tv) {
+		copy[0] = tv[0];
+		copy[1] = tv[1];
+	} else {
+		copy[0].tv_nsec = copy[1].tv_nsec = UTIME_NOW;
+	}
+	return edit_meta(be, path, edit_times, copy);
+}
+
+/* ------------------------------------------------------------------ */
+/* xattrs                                                              */
+/* ------------------------------------------------------------------ */
+
+/* The metadata of path for the xattr calls: the open file's, or a HEAD. */
+static int meta_of(struct s3 *s, const char *path, struct s3_meta *m)
+{
+	struct s3_loc loc, target = { 0 };
+	struct s3_file *f;
+	struct stat st;
+	int rc = s3_path_map(s->opt.bucket, s->prefix, path, &loc);
+
+	if (rc)
+		return rc;
+	if (!loc.bucket || !*loc.key) {
+		s3_loc_free(&loc);
+		memset(m, 0, sizeof(*m));
+		return 0;
+	}
+	f = s3_file_get(s, path);
+	if (f) {
+		rc = -EAGAIN;
+		pthread_mutex_lock(&f->lock);
+		if (f->meta_known)
+			rc = s3_meta_copy(m, &f->meta);
+		pthread_mutex_unlock(&f->lock);
+		if (s3_file_unref(s, f))
+			s3_file_free(f);
+		if (rc != -EAGAIN) {
+			s3_loc_free(&loc);
+			return rc;
+		}
+	}
+	rc = s3_getattr(s, path, &st);
+	if (rc == 0) {
+		target.bucket = loc.bucket;
+		target.key = S_ISDIR(st.st_mode) ? s3_dir_prefix(loc.key) : strdup(loc.key);
+		rc = target.key ? s3_head(s, &target, path, true, m) : -ENOMEM;
+		if (rc == -ENOENT && S_ISDIR(st.st_mode)) {
+			memset(m, 0, sizeof(*m)); /* an implicit folder has none */
+			rc = 0;
+		}
+		free(target.key);
+	}
+	s3_loc_free(&loc);
+	return rc;
+}
+
+static const char *ro_value(const struct s3_meta *m, const char *attr)
+{
+	if (strcmp(attr, "etag") == 0)
+		return m->etag;
+	if (strcmp(attr, "version_id") == 0)
+		return m->version_id;
+	if (strcmp(attr, "storage_class") == 0)
+		return m->storage_class ? m->storage_class : (m->etag ? "STANDARD" : NULL);
+	if (strcmp(attr, "content_type") == 0)
+		return m->content_type;
+	if (strcmp(attr, "sse") == 0)
+		return m->sse;
+	return NULL;
+}
+
+static const char *const ro_names[] = { "etag", "version_id", "storage_class", "content_type",
+					"sse" };
+
+static int reply_value(const char *v, size_t len, char *buf, size_t size)
+{
+	if (size == 0)
+		return (int)len;
+	if (len > size)
+		return -ERANGE;
+	memcpy(buf, v, len);
+	return (int)len;
+}
+
+int s3_getxattr(void *be, const char *path, const char *name, char *buf, size_t size)
+{
+	struct s3 *s = be;
+	struct s3_meta m;
+	int rc;
+
+	if (strncmp(name, S3_XATTR_PREFIX, strlen(S3_XATTR_PREFIX)) != 0)
+		return -ENODATA; /* security.*, system.*: never a request */
+	rc = meta_of(s, path, &m);
+	if (rc)
+		return rc;
+	if (strncmp(name, S3_XATTR_RO_PREFIX, strlen(S3_XATTR_RO_PREFIX)) == 0) {
+		const char *v = ro_value(&m, name + strlen(S3_XATTR_RO_PREFIX));
+
+		rc = v ? reply_value(v, strlen(v), buf, size) : -ENODATA;
+	} else {
+		const char *attr = name + strlen(S3_XATTR_PREFIX);
+		char *bv = NULL;
+		size_t blen = 0;
+
+		rc = -ENODATA;
+		for (size_t i = 0; i < m.nuser; i++) {
+			if (strcasecmp(m.user[i].name, attr) == 0) {
+				rc = reply_value(m.user[i].value, strlen(m.user[i].value), buf,
+						 size);
+				break;
+			}
+		}
+		if (rc == -ENODATA && s3_meta_blob_get(m.xattr_blob, name, &bv, &blen) == 0) {
+			rc = reply_value(bv, blen, buf, size);
+			free(bv);
+		}
+	}
+	s3_meta_free(&m);
+	return rc;
+}
+
+int s3_listxattr(void *be, const char *path, char *buf, size_t size)
+{
+	struct s3 *s = be;
+	struct s3_meta m;
+	struct buf out;
+	int rc = meta_of(s, path, &m);
+
+	if (rc)
+		return rc;
+	buf_init(&out, 64u << 10);
+	for (size_t i = 0; i < sizeof(ro_names) / sizeof(ro_names[0]) && !rc; i++)
+		if (ro_value(&m, ro_names[i]))
+			rc = buf_printf(&out, "%s%s%c", S3_XATTR_RO_PREFIX, ro_names[i], '\0');
+	for (size_t i = 0; i < m.nuser && !rc; i++)
+		rc = buf_printf(&out, "%s%s%c", S3_XATTR_PREFIX, m.user[i].name, '\0');
+	if (!rc)
+		rc = s3_meta_blob_names(m.xattr_blob, &out);
+	if (!rc)
+		rc = reply_value(out.data ? out.data : "", out.len, buf, size);
+	buf_free(&out);
+	s3_meta_free(&m);
+	return rc;
+}
+
+/* Characters of an HTTP header name (RFC 9110 token). */
+static bool xattr_name_ok(const char *n)
+{
+	if (!*n || strlen(n) > 128)
+		return false;
+	for (; *n; n++) {
+		unsigned char c = (unsigned char)*n;
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", c)))
+			return false;
+	}
+	return true;
+}
+
+struct xattr_edit {
+	const char *name;  /* without "user." */
+	const char *full;  /* with it */
+	const char *value; /* NULL: remove */
+	size_t len;
+	int flags;
+};
+
+/* Remove name from s3fs's blob; 0 when it was there. */
+static int blob_remove(struct s3_meta *m, const char *full)
+{
+	json_t *root = NULL;
+	struct buf b;
+	int rc;
+
+	if (!m->xattr_blob || jsonx_parse(m->xattr_blob, strlen(m->xattr_blob), 64u << 10, &root))
+		return -ENODATA;
+	if (!json_is_object(root) || json_object_del(root, full) != 0) {
+		json_decref(root);
+		return -ENODATA;
+	}
+	free(m->xattr_blob);
+	m->xattr_blob = NULL;
+	rc = 0;
+	if (json_object_size(root)) {
+		buf_init(&b, 64u << 10);
+		rc = jsonx_dump(root, &b);
+		m->xattr_blob = buf_detach(&b);
+		if (!rc && !m->xattr_blob)
+			rc = -ENOMEM;
+	}
+	json_decref(root);
+	return rc;
+}
+
+static int edit_xattr(struct s3_meta *m, void *arg)
+{
+	struct xattr_edit *x = arg;
+	bool exists = false;
+	char *bv = NULL;
+	size_t blen;
+
+	for (size_t i = 0; i < m->nuser; i++)
+		if (strcasecmp(m->user[i].name, x->name) == 0)
+			exists = true;
+	if (!exists && s3_meta_blob_get(m->xattr_blob, x->full, &bv, &blen) == 0) {
+		exists = true;
+		free(bv);
+	}
+	if (!x->value) {
+		int rc = s3_meta_set_user(m, x->name, NULL, 0);
+
+		return rc == -ENODATA ? blob_remove(m, x->full) : rc;
+	}
+	if ((x->flags & XATTR_CREATE) && exists)
+		return -EEXIST;
+	if ((x->flags & XATTR_REPLACE) && !exists)
+		return -ENODATA;
+	blob_remove(m, x->full); /* a plain header replaces an s3fs value */
+	return s3_meta_set_user(m, x->name, x->value, x->len);
+}
+
+static int check_user_xattr(const char *name)
+{
+	const char *attr;
+
+	if (strncmp(name, S3_XATTR_PREFIX, strlen(S3_XATTR_PREFIX)) != 0)
+		return -ENOTSUP;
+	if (strncmp(name, S3_XATTR_RO_PREFIX, strlen(S3_XATTR_RO_PREFIX)) == 0)
+		return -EPERM;
+	attr = name + strlen(S3_XATTR_PREFIX);
+	if (s3_meta_reserved(attr))
+		return -EPERM; /* s3fs's own: set them with chmod, chown, touch */
+	if (!xattr_name_ok(attr))
+		return -EINVAL;
+	return 0;
+}
+
+int s3_setxattr(void *be, const char *path, const char *name, const char *value,
+		       size_t size, int flags)
+{
+	struct xattr_edit x = { name + strlen(S3_XATTR_PREFIX), name, value, size, flags };
+	int rc = check_user_xattr(name);
+
+	if (rc)
+		return rc;
+	if (!s3_meta_value_ok(value, size)) {
+		log_error("s3 %s: xattr %s: S3 metadata holds printable ASCII only (at most 2 KB, "
+			  "no leading or trailing space)", path, name);
+		return -EINVAL;
+	}
+	return edit_meta(be, path, edit_xattr, &x);
+}
+
+int s3_removexattr(void *be, const char *path, const char *name)
+{
+	struct xattr_edit x = { name + strlen(S3_XATTR_PREFIX), name, NULL, 0, 0 };
+	int rc = check_user_xattr(name);
+
+	if (rc)
+		return rc == -EINVAL ? -ENODATA : rc;
+	return edit_meta(be, path, edit_xattr, &x);
+}
+
+/* ------------------------------------------------------------------ */
+/* symlinks                                                            */
+/* ------------------------------------------------------------------ */
+
+int s3_symlink(void *be, const char *target, const char *path)
+{
+	struct s3 *s = be;
+	struct s3_loc loc;
+	struct s3_meta m;
+	struct stat st;
+	int rc = s3_path_map(s->opt.bucket, s->prefix, path, &loc);
+
+	if (rc)
+		return rc;
+	if (!loc.bucket || !*loc.key) {
+		s3_loc_free(&loc);
+		return -EEXIST;
+	}
+	s3_meta_new(&m, S_IFLNK | 0777);
+	m.size = (off_t)strlen(target);
+	rc = s3_put(s, &loc, path, target, strlen(target), &m);
+	if (rc == 0) {
+		s3_stat_from_meta(s, &m, false, &st);
+		s3_note_object(s, &loc, &st);
+	}
+	s3_meta_free(&m);
+	s3_loc_free(&loc);
+	return rc;
+}
+
+int s3_readlink(void *be, const char *path, char *buf, size_t size)
+{
+	struct s3 *s = be;
+	struct s3_loc loc;
+	char *target = NULL;
+	size_t len = 0;
+	int rc = s3_path_map(s->opt.bucket, s->prefix, path, &loc);
+
+	if (rc)
+		return rc;
+	if (!loc.bucket || !*loc.key) {
+		s3_loc_free(&loc);
+		return -EINVAL;
+	}
+	rc = s3_get_small(s, &loc, path, S3_MAX_SYMLINK, &target, &len);
+	if (rc == 0 && size > 0) {
+		size_t n = len < size - 1 ? len : size - 1;
+
+		memcpy(buf, target, n);
+		buf[n] = '\0';
+	}
+	free(target);
+	s3_loc_free(&loc);
+	return rc;
+}

@@ -1,0 +1,323 @@
+/*
+ * s3_i: what the S3 backend's files share (not for other modules).
+ *
+ *   s3.c        paths, attributes, lookups, listings, buckets, the ops table
+ *   s3_file.c   open files: the shared per-path state, file operations
+ *   s3_change.c delete, mkdir/rmdir, rename, chmod/chown/utimens, xattrs, symlinks
+ *   s3_snap.c   short-lived folder snapshots (attributes a listing brought)
+ *   s3_read.c   ranged GETs, read-ahead by worker threads
+ *   s3_write.c  staging files, PutObject and multipart uploads, copies
+ *   s3_meta.c   s3fs-compatible metadata headers and xattrs (pure logic)
+ *   s3_pool.c   the worker threads
+ *
+ * Lock order: s3.lock, then a file's lock, then a reader's lock, then the
+ * snapshot lock. No lock is held across a request except a file's lock
+ * (one file's uploads are serialized on purpose).
+ */
+#ifndef AWSFS_S3_I_H
+#define AWSFS_S3_I_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "aws.h"
+#include "buf.h"
+#include "fs.h"
+#include "http.h"
+#include "s3.h"
+
+/* Limits from the S3 documentation. */
+#define S3_MAX_KEY 1024                     /* bytes in a key (UTF-8) */
+#define S3_NAME_MAX 255                     /* a path component, as NAME_MAX */
+#define S3_MIN_PART (5ull << 20)            /* every part but the last */
+#define S3_MAX_PARTS 10000u
+#define S3_MAX_SINGLE_COPY (5ull << 30)     /* CopyObject's limit */
+#define S3_MAX_OBJECT (5ull << 40)          /* 5 TiB */
+#define S3_MAX_USER_META 20                 /* x-amz-meta-* headers awsfs sends */
+#define S3_DIR_CONTENT_TYPE "application/x-directory"
+#define S3_FOLDER_SUFFIX "_$folder$"        /* old s3fs / Hadoop folder marker */
+
+/* ---- metadata (s3_meta.c) ---- */
+
+struct s3_kv {
+	char *name;  /* lower case, without "x-amz-meta-" */
+	char *value;
+};
+
+/* What awsfs knows of one object: from a HEAD, a GET or a listing. */
+struct s3_meta {
+	off_t size;
+	time_t last_modified;
+	char *etag;
+	char *content_type;
+	char *version_id;
+	char *storage_class;
+	char *sse;                 /* "AES256", "aws:kms", "aws:kms:KEYID" */
+	bool has_mode, has_uid, has_gid, has_mtime, has_ctime, has_atime;
+	mode_t mode;               /* s3fs x-amz-meta-mode: type and permissions */
+	uid_t uid;
+	gid_t gid;
+	struct timespec mtime, ctime, atime;
+	struct s3_kv *user;        /* other x-amz-meta-* (not s3fs's own) */
+	size_t nuser;
+	char *xattr_blob;          /* s3fs's x-amz-meta-xattr, decoded JSON text */
+};
+
+void s3_meta_free(struct s3_meta *m);
+/* Deep copy. 0 or -ENOMEM (dst then empty). */
+int s3_meta_copy(struct s3_meta *dst, const struct s3_meta *src);
+/* Fill m from a HEAD/GET answer (m is reset first). 0 or -ENOMEM. */
+int s3_meta_from_headers(const struct http_response *r, struct s3_meta *m);
+/* "1700000000", "1700000000.5", "1700000000.123456789": 0 or -EINVAL. */
+int s3_meta_parse_time(const char *s, struct timespec *out);
+/* Seconds, with ".nnnnnnnnn" when there is a fraction. */
+void s3_meta_format_time(const struct timespec *t, char *out, size_t outlen);
+/* Is name (without "x-amz-meta-") one of s3fs's own (mode, uid, ...)? */
+bool s3_meta_reserved(const char *name);
+/* Set or replace (value NULL: remove) a user metadata entry. 0, -ENOMEM,
+ * -ENODATA (remove of an absent name), -E2BIG (too many). */
+int s3_meta_set_user(struct s3_meta *m, const char *name, const char *value, size_t len);
+/*
+ * The header lines ("x-amz-meta-mode: 33188", "Content-Type: ...") that
+ * store m, appended to *lines (caller frees each line and the array).
+ * 0 or -ENOMEM.
+ */
+int s3_meta_headers(const struct s3_meta *m, char ***lines, size_t *n);
+/* Parse s3fs's xattr blob ({"user.a":"base64",...}, percent-encoded).
+ * Finds name; *value caller frees. 0, -ENODATA, -EINVAL, -ENOMEM. */
+int s3_meta_blob_get(const char *blob, const char *name, char **value, size_t *len);
+/* Append the blob's names ("user.a\0user.b\0") to out. */
+int s3_meta_blob_names(const char *blob, struct buf *out);
+/* Is value storable as a header value (printable ASCII, no leading or
+ * trailing blanks)? */
+bool s3_meta_value_ok(const char *value, size_t len);
+/* Percent-decode (for s3fs's blob). Caller frees. */
+int s3_meta_pct_decode(const char *in, char **out);
+
+/* ---- paths (s3.c) ---- */
+
+/* Where a backend path points. */
+struct s3_loc {
+	char *bucket;  /* NULL: the bucket list (whole-tree form, path "") */
+	char *key;     /* "" for the bucket (or prefix) root itself */
+};
+
+/*
+ * Map a backend path to bucket and key. fixed_bucket/prefix come from the
+ * single-bucket form (NULL/""); prefix has no leading '/'. A component over
+ * S3_NAME_MAX or a key over S3_MAX_KEY is -ENAMETOOLONG. Caller frees with
+ * s3_loc_free.
+ */
+int s3_path_map(const char *fixed_bucket, const char *prefix, const char *path,
+		struct s3_loc *loc);
+void s3_loc_free(struct s3_loc *loc);
+/* The listing prefix of a folder key: "" stays "", "a/b" becomes "a/b/". */
+char *s3_dir_prefix(const char *key);
+
+/* ---- snapshots (s3_snap.c) ---- */
+
+struct s3_snap;
+
+enum s3_snap_answer {
+	S3_SNAP_UNKNOWN = 0, /* ask S3 */
+	S3_SNAP_FOUND,       /* *st set */
+	S3_SNAP_ABSENT,      /* a fresh, complete listing does not have it */
+};
+
+struct s3_snap *s3_snap_new(uint64_t ttl_ms, size_t max_entries);
+void s3_snap_free(struct s3_snap *s);
+/* Look up name in folder dir ("bucket/prefix/"). */
+enum s3_snap_answer s3_snap_get(struct s3_snap *s, const char *dir, const char *name,
+				struct stat *st);
+/* Start a listing of dir (drops what was there). Returns a generation
+ * token for s3_snap_add_page. */
+uint64_t s3_snap_begin(struct s3_snap *s, const char *dir);
+/* Add a page of a listing begun with gen; last says the listing is complete. */
+void s3_snap_add_page(struct s3_snap *s, const char *dir, uint64_t gen, const char *const *names,
+		      const struct stat *sts, size_t n, bool last);
+/* One entry learnt otherwise (HEAD, create, chmod): set or replace. */
+void s3_snap_put(struct s3_snap *s, const char *dir, const char *name, const struct stat *st);
+/* The entry is gone (unlink, rename away). */
+void s3_snap_remove(struct s3_snap *s, const char *dir, const char *name);
+/* Forget a folder's snapshot (and everything below it with recursive). */
+void s3_snap_drop(struct s3_snap *s, const char *dir, bool recursive);
+/* Everything. */
+void s3_snap_clear(struct s3_snap *s);
+
+/* ---- worker threads (s3_pool.c) ---- */
+
+struct s3_job {
+	void (*run)(struct s3_job *job); /* on a worker; must not wait for jobs */
+	struct s3_job *next;
+};
+
+struct s3_pool;
+
+int s3_pool_new(unsigned nthreads, struct s3_pool **out);
+void s3_pool_submit(struct s3_pool *p, struct s3_job *job);
+void s3_pool_free(struct s3_pool *p);
+
+/* ---- the backend ---- */
+
+struct s3_file;
+
+struct s3 {
+	struct aws_client *client;
+	const struct fs_config *cfg;
+	struct s3_options opt;         /* strings owned */
+	char *prefix;                  /* single-bucket prefix, "" or "a/b/" */
+	char *staging_dir;
+	struct s3_snap *snap;
+	struct s3_pool *pool;          /* NULL until first needed; s3_submit */
+	pthread_mutex_t lock;
+	struct s3_file *files;         /* open files; protected by lock */
+	uint64_t staging_seq;          /* protected by lock */
+	/* the bucket list */
+	struct s3_bucket *buckets;     /* protected by lock */
+	size_t nbuckets;               /* protected by lock */
+	uint64_t buckets_fetched_ms;   /* protected by lock; 0: never */
+	char *sse_kms_header;          /* "x-amz-server-side-encryption-aws-kms-key-id: K" */
+	char *storage_class_header;    /* "x-amz-storage-class: C" */
+};
+
+struct s3_bucket {
+	char *name;
+	time_t created;
+};
+
+/* An open file, shared by every handle on the same path. */
+struct s3_file {
+	struct s3_file *next;          /* in s3.files; protected by s3.lock */
+	unsigned refs;                 /* protected by s3.lock */
+	char *path;                    /* backend path; protected by s3.lock */
+	pthread_mutex_t lock;          /* everything below */
+	struct s3_loc loc;
+	int fd;                        /* staging file, -1 when none */
+	char *staging;                 /* its name */
+	off_t size;                    /* of the staged content */
+	bool exists;                   /* the object exists in S3 */
+	bool loaded;                   /* fd holds the whole content */
+	bool dirty;                    /* the content differs from S3 */
+	bool meta_dirty;               /* metadata to store at the next upload */
+	bool failed;                   /* an upload failed: keep the staging file */
+	bool unlinked;                 /* removed while open: never upload */
+	bool sequential;               /* every write so far continued the last */
+	off_t seq_end;
+	struct s3_meta meta;           /* what the next upload stores */
+	bool meta_known;
+	struct s3_mpu *mpu;            /* a multipart upload in progress */
+	struct s3_handle *handles;     /* open on it (freed with it at unmount) */
+};
+
+struct s3_handle {
+	struct s3_file *f;
+	int flags;
+	struct s3_reader *rd;          /* read-ahead state (reads from S3) */
+	struct s3_handle *next;        /* in f->handles; protected by f->lock */
+};
+
+/* s3.c */
+/* Run job on a worker thread (the pool starts at the first call). 0, or
+ * -errno when no thread could be started (the job did not run). */
+int s3_submit(struct s3 *s, struct s3_job *job);
+int s3_getattr(void *be, const char *path, struct stat *st);
+/* The snapshot folder of loc's parent (caller frees) and loc's name in it. */
+int s3_parent_of(const struct s3_loc *loc, char **dir, const char **name);
+/* The snapshot folder of the folder loc itself. Caller frees. */
+char *s3_snapdir_of(const struct s3_loc *loc);
+/* Anything under folder loc but its own marker? 1 yes, 0 no, or -errno. */
+int s3_folder_has_children(struct s3 *s, const struct s3_loc *loc, const char *path);
+int s3_bucket_create(struct s3 *s, const char *name, const char *path);
+int s3_bucket_delete(struct s3 *s, const char *name, const char *path);
+int s3_head(struct s3 *s, const struct s3_loc *loc, const char *path, bool quiet,
+	    struct s3_meta *m);
+void s3_stat_from_meta(struct s3 *s, const struct s3_meta *m, bool is_dir, struct stat *st);
+void s3_note_object(struct s3 *s, const struct s3_loc *loc, const struct stat *st);
+void s3_note_gone(struct s3 *s, const struct s3_loc *loc);
+/* The headers -o sse= and -o storage_class= add to PUT, multipart and copy.
+ * Appended to lines as static strings (not to be freed). */
+size_t s3_sse_headers(struct s3 *s, const char **lines, size_t max);
+
+/* s3_file.c: the open-file table (s3.lock) and the file operations */
+struct s3_file *s3_file_find_locked(struct s3 *s, const char *path);
+/* The open file of path with a reference, or NULL. */
+struct s3_file *s3_file_get(struct s3 *s, const char *path);
+/* Find or make it (one reference); *made says it is new. */
+int s3_file_open(struct s3 *s, const char *path, const struct s3_loc *loc,
+		 struct s3_file **out, bool *made);
+/* Drop a reference; true: it was the last, call s3_file_free. */
+bool s3_file_unref(struct s3 *s, struct s3_file *f);
+void s3_file_free(struct s3_file *f);
+/* Attributes of an open file as the kernel must see them (f->lock held). */
+void s3_file_stat_locked(struct s3 *s, struct s3_file *f, struct stat *st);
+/* 1 and *st set when path is open with staged content, else 0. */
+int s3_open_file_stat(struct s3 *s, const char *path, struct stat *st);
+int s3_create(void *be, const char *path, mode_t mode, int flags, void **fh);
+int s3_open(void *be, const char *path, int flags, void **fh);
+int s3_read(void *be, void *fh, char *buf, size_t size, off_t off);
+int s3_write(void *be, void *fh, const char *buf, size_t size, off_t off);
+int s3_flush(void *be, void *fh);
+int s3_release(void *be, void *fh);
+int s3_truncate(void *be, const char *path, off_t size, void *fh);
+int s3_statfs(void *be, const char *path, struct statvfs *st);
+
+/* s3_change.c */
+int s3_delete_key(struct s3 *s, const char *bucket, const char *key, const char *path);
+/* The metadata of a new object or marker: the caller's owner, now. */
+void s3_meta_new(struct s3_meta *m, mode_t mode);
+int s3_unlink(void *be, const char *path);
+int s3_mkdir(void *be, const char *path, mode_t mode);
+int s3_rmdir(void *be, const char *path);
+int s3_rename(void *be, const char *from, const char *to, unsigned int flags);
+int s3_chmod(void *be, const char *path, mode_t mode);
+int s3_chown(void *be, const char *path, uid_t uid, gid_t gid);
+int s3_utimens(void *be, const char *path, const struct timespec tv[2]);
+int s3_getxattr(void *be, const char *path, const char *name, char *buf, size_t size);
+int s3_setxattr(void *be, const char *path, const char *name, const char *value, size_t size,
+		int flags);
+int s3_listxattr(void *be, const char *path, char *buf, size_t size);
+int s3_removexattr(void *be, const char *path, const char *name);
+int s3_symlink(void *be, const char *target, const char *path);
+int s3_readlink(void *be, const char *path, char *buf, size_t size);
+
+/* s3_read.c */
+struct s3_reader;
+int s3_reader_new(struct s3 *s, const struct s3_loc *loc, const char *path, off_t size,
+		  struct s3_reader **out);
+int s3_reader_read(struct s3_reader *rd, char *buf, size_t size, off_t off);
+void s3_reader_free(struct s3_reader *rd);
+/* Download the whole object into fd (from offset 0); m gets its metadata.
+ * 0 or -errno. */
+int s3_download(struct s3 *s, const struct s3_loc *loc, const char *path, int fd,
+		off_t *size, struct s3_meta *m);
+/* GET a small object whole (symlink targets). Caller frees *out. */
+int s3_get_small(struct s3 *s, const struct s3_loc *loc, const char *path, size_t max,
+		 char **out, size_t *len);
+
+/* s3_write.c */
+int s3_staging_init(struct s3 *s);
+int s3_file_stage(struct s3 *s, struct s3_file *f);
+int s3_file_write(struct s3 *s, struct s3_file *f, const char *buf, size_t size, off_t off);
+int s3_file_read(struct s3_file *f, char *buf, size_t size, off_t off);
+int s3_file_truncate(struct s3 *s, struct s3_file *f, off_t size);
+int s3_file_upload(struct s3 *s, struct s3_file *f);
+void s3_file_discard(struct s3_file *f);
+/* PutObject of a small body with m's metadata (and extra headers). */
+int s3_put(struct s3 *s, const struct s3_loc *loc, const char *path, const void *body,
+	   size_t len, const struct s3_meta *m);
+/* Copy src to dst; m NULL keeps the metadata (COPY), else replaces it.
+ * size says whether a multipart copy is needed. */
+int s3_copy(struct s3 *s, const struct s3_loc *src, const struct s3_loc *dst, const char *path,
+	    off_t size, const struct s3_meta *m);
+
+/* Plan the parts of an upload of size bytes: part size of at least
+ * min_part (and S3_MIN_PART) so that at most S3_MAX_PARTS parts are needed.
+ * Returns the part count (0 for an empty object); *part_size set. */
+unsigned s3_plan_parts(uint64_t size, uint64_t min_part, uint64_t *part_size);
+
+#endif

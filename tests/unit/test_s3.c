@@ -1,0 +1,450 @@
+/*
+ * Unit tests for the pure logic of the S3 backend: path to (bucket, key)
+ * mapping and its limits, s3fs metadata headers both ways (mode, uid, gid,
+ * times with fractions, user metadata, the xattr blob), multipart part
+ * planning, and the folder snapshot (found / absent / unknown, bounds).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "s3_i.h"
+
+/* ---- paths ---- */
+
+static void test_path_whole_tree(void **state)
+{
+	struct s3_loc loc;
+
+	(void)state;
+	assert_int_equal(s3_path_map(NULL, NULL, "", &loc), 0);
+	assert_null(loc.bucket); /* the bucket list */
+	s3_loc_free(&loc);
+
+	assert_int_equal(s3_path_map(NULL, NULL, "bk", &loc), 0);
+	assert_string_equal(loc.bucket, "bk");
+	assert_string_equal(loc.key, "");
+	s3_loc_free(&loc);
+
+	assert_int_equal(s3_path_map(NULL, NULL, "bk/a b/c+d%#?~ü", &loc), 0);
+	assert_string_equal(loc.bucket, "bk");
+	assert_string_equal(loc.key, "a b/c+d%#?~ü"); /* unencoded, exactly */
+	s3_loc_free(&loc);
+}
+
+static void test_path_single_bucket(void **state)
+{
+	struct s3_loc loc;
+
+	(void)state;
+	assert_int_equal(s3_path_map("bk", "", "", &loc), 0);
+	assert_string_equal(loc.bucket, "bk");
+	assert_string_equal(loc.key, "");
+	s3_loc_free(&loc);
+
+	assert_int_equal(s3_path_map("bk", "pre/fix", "x/y", &loc), 0);
+	assert_string_equal(loc.key, "pre/fix/x/y");
+	s3_loc_free(&loc);
+
+	/* the root of a prefix mount is the prefix folder itself */
+	assert_int_equal(s3_path_map("bk", "pre/fix", "", &loc), 0);
+	assert_string_equal(loc.key, "pre/fix");
+	s3_loc_free(&loc);
+}
+
+static void test_path_limits(void **state)
+{
+	char path[2200], comp[300];
+	struct s3_loc loc;
+	size_t n = 0;
+
+	(void)state;
+	/* a 255-byte component is fine, 256 is not (NAME_MAX) */
+	memset(comp, 'a', 255);
+	comp[255] = '\0';
+	n = (size_t)snprintf(path, sizeof(path), "bk/%s", comp);
+	assert_int_equal(s3_path_map(NULL, NULL, path, &loc), 0);
+	s3_loc_free(&loc);
+	path[n] = 'b';
+	path[n + 1] = '\0';
+	assert_int_equal(s3_path_map(NULL, NULL, path, &loc), -ENAMETOOLONG);
+
+	/* 1,024 bytes of key in several components is fine, 1,025 is not */
+	memset(comp, 'c', 200);
+	comp[200] = '\0';
+	n = (size_t)snprintf(path, sizeof(path), "bk/%s/%s/%s/%s/%s/", comp, comp, comp, comp,
+			     comp);
+	while (n < 3 + 1024)
+		path[n++] = 'z';
+	path[n] = '\0';
+	assert_int_equal(s3_path_map(NULL, NULL, path, &loc), 0);
+	assert_int_equal(strlen(loc.key), 1024);
+	s3_loc_free(&loc);
+	path[n] = 'z';
+	path[n + 1] = '\0';
+	assert_int_equal(s3_path_map(NULL, NULL, path, &loc), -ENAMETOOLONG);
+
+	/* the prefix counts too */
+	assert_int_equal(s3_path_map("bk", comp, path + 3 + 201, &loc), -ENAMETOOLONG);
+}
+
+static void test_dir_prefix(void **state)
+{
+	char *p;
+
+	(void)state;
+	p = s3_dir_prefix("");
+	assert_string_equal(p, "");
+	free(p);
+	p = s3_dir_prefix("a/b");
+	assert_string_equal(p, "a/b/");
+	free(p);
+}
+
+/* ---- metadata ---- */
+
+static struct http_response response(const char *const *kv, size_t n)
+{
+	struct http_response r;
+
+	memset(&r, 0, sizeof(r));
+	r.headers = calloc(n / 2, sizeof(*r.headers));
+	for (size_t i = 0; i + 1 < n; i += 2) {
+		r.headers[r.nheaders].name = strdup(kv[i]);
+		r.headers[r.nheaders].value = strdup(kv[i + 1]);
+		r.nheaders++;
+	}
+	return r;
+}
+
+static void test_meta_parse_s3fs_headers(void **state)
+{
+	static const char *const kv[] = {
+		"content-length", "1234",
+		"etag", "\"abc\"",
+		"content-type", "text/plain",
+		"last-modified", "Sun, 06 Nov 1994 08:49:37 GMT",
+		"x-amz-meta-mode", "33184",
+		"x-amz-meta-uid", "1001",
+		"x-amz-meta-gid", "1002",
+		"x-amz-meta-mtime", "1700000000.123456789",
+		"x-amz-meta-ctime", "1700000001",
+		"x-amz-meta-atime", "1700000002.5",
+		"x-amz-meta-color", "blue",
+		"x-amz-server-side-encryption", "aws:kms",
+		"x-amz-server-side-encryption-aws-kms-key-id", "arn:key/1",
+		"x-amz-storage-class", "STANDARD_IA",
+	};
+	struct http_response r = response(kv, sizeof(kv) / sizeof(kv[0]));
+	struct s3_meta m;
+
+	(void)state;
+	assert_int_equal(s3_meta_from_headers(&r, &m), 0);
+	assert_int_equal(m.size, 1234);
+	assert_string_equal(m.etag, "\"abc\"");
+	assert_string_equal(m.content_type, "text/plain");
+	assert_int_equal(m.last_modified, 784111777);
+	assert_true(m.has_mode);
+	assert_int_equal(m.mode, S_IFREG | 0640); /* 33184 is a 0640 file */
+	assert_int_equal(m.uid, 1001);
+	assert_int_equal(m.gid, 1002);
+	assert_int_equal(m.mtime.tv_sec, 1700000000);
+	assert_int_equal(m.mtime.tv_nsec, 123456789);
+	assert_int_equal(m.ctime.tv_sec, 1700000001);
+	assert_int_equal(m.ctime.tv_nsec, 0);
+	assert_int_equal(m.atime.tv_nsec, 500000000);
+	assert_int_equal(m.nuser, 1); /* s3fs's own are not user metadata */
+	assert_string_equal(m.user[0].name, "color");
+	assert_string_equal(m.user[0].value, "blue");
+	assert_string_equal(m.sse, "aws:kms:arn:key/1");
+	assert_string_equal(m.storage_class, "STANDARD_IA");
+	s3_meta_free(&m);
+	http_response_free(&r);
+}
+
+static void test_meta_symlink_mode_and_bad_values(void **state)
+{
+	static const char *const kv[] = {
+		"x-amz-meta-mode", "41471",
+		"x-amz-meta-uid", "-1",
+		"x-amz-meta-mtime", "soon",
+		"content-range", "bytes 0-9/5000",
+	};
+	struct http_response r = response(kv, sizeof(kv) / sizeof(kv[0]));
+	struct s3_meta m;
+
+	(void)state;
+	assert_int_equal(s3_meta_from_headers(&r, &m), 0);
+	assert_true(S_ISLNK(m.mode)); /* 41471 is a symlink, 0777 */
+	assert_int_equal(m.mode & 07777, 0777);
+	assert_false(m.has_uid);   /* garbage is ignored, not guessed */
+	assert_false(m.has_mtime);
+	assert_int_equal(m.size, 5000); /* the object's size, not the range's */
+	s3_meta_free(&m);
+	http_response_free(&r);
+}
+
+static void test_meta_time_parse_format(void **state)
+{
+	struct timespec t;
+	char out[48];
+
+	(void)state;
+	assert_int_equal(s3_meta_parse_time("1600000000", &t), 0);
+	assert_int_equal(t.tv_sec, 1600000000);
+	assert_int_equal(t.tv_nsec, 0);
+	assert_int_equal(s3_meta_parse_time("1600000000.5", &t), 0);
+	assert_int_equal(t.tv_nsec, 500000000);
+	assert_int_equal(s3_meta_parse_time("1.0000000019", &t), 0); /* past 9 digits: cut */
+	assert_int_equal(t.tv_nsec, 1);
+	assert_int_equal(s3_meta_parse_time("", &t), -EINVAL);
+	assert_int_equal(s3_meta_parse_time("12.", &t), -EINVAL);
+	assert_int_equal(s3_meta_parse_time("12x", &t), -EINVAL);
+	assert_int_equal(s3_meta_parse_time("99999999999999999999", &t), -EINVAL);
+
+	t.tv_sec = 1600000000;
+	t.tv_nsec = 0;
+	s3_meta_format_time(&t, out, sizeof(out));
+	assert_string_equal(out, "1600000000");
+	t.tv_nsec = 5;
+	s3_meta_format_time(&t, out, sizeof(out));
+	assert_string_equal(out, "1600000000.000000005");
+}
+
+static bool has_line(char **lines, size_t n, const char *want)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(lines[i], want) == 0)
+			return true;
+	return false;
+}
+
+static void test_meta_headers_out(void **state)
+{
+	struct s3_meta m;
+	char **lines = NULL;
+	size_t n = 0;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	m.mode = S_IFDIR | 0750;
+	m.has_mode = true;
+	m.uid = 7;
+	m.has_uid = true;
+	m.mtime.tv_sec = 1700000000;
+	m.mtime.tv_nsec = 250000000;
+	m.has_mtime = true;
+	m.content_type = strdup("application/x-directory");
+	assert_int_equal(s3_meta_set_user(&m, "Color", "red", 3), 0); /* lower-cased */
+	assert_int_equal(s3_meta_set_user(&m, "color", "green", 5), 0); /* replaced */
+	assert_int_equal(s3_meta_headers(&m, &lines, &n), 0);
+	assert_int_equal(n, 5);
+	assert_true(has_line(lines, n, "x-amz-meta-mode: 16872"));
+	assert_true(has_line(lines, n, "x-amz-meta-uid: 7"));
+	assert_true(has_line(lines, n, "x-amz-meta-mtime: 1700000000.250000000"));
+	assert_true(has_line(lines, n, "x-amz-meta-color: green"));
+	assert_true(has_line(lines, n, "Content-Type: application/x-directory"));
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	free(lines);
+	assert_int_equal(s3_meta_set_user(&m, "color", NULL, 0), 0);
+	assert_int_equal(m.nuser, 0);
+	assert_int_equal(s3_meta_set_user(&m, "color", NULL, 0), -ENODATA);
+	s3_meta_free(&m);
+}
+
+static void test_meta_user_limit_and_reserved(void **state)
+{
+	struct s3_meta m;
+	char name[16];
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	for (int i = 0; i < S3_MAX_USER_META; i++) {
+		snprintf(name, sizeof(name), "k%d", i);
+		assert_int_equal(s3_meta_set_user(&m, name, "v", 1), 0);
+	}
+	assert_int_equal(s3_meta_set_user(&m, "onemore", "v", 1), -E2BIG);
+	s3_meta_free(&m);
+	assert_true(s3_meta_reserved("mode"));
+	assert_true(s3_meta_reserved("MTIME"));
+	assert_true(s3_meta_reserved("xattr"));
+	assert_false(s3_meta_reserved("color"));
+	assert_true(s3_meta_value_ok("plain value", 11));
+	assert_false(s3_meta_value_ok("tab\there", 8));
+	assert_false(s3_meta_value_ok("ünï", strlen("ünï")));
+	assert_false(s3_meta_value_ok(" lead", 5));
+}
+
+static void test_meta_s3fs_xattr_blob(void **state)
+{
+	/* {"user.a":"aGVsbG8=","user.b":""} percent-encoded, as s3fs writes it */
+	static const char *const kv[] = {
+		"x-amz-meta-xattr",
+		"%7B%22user.a%22%3A%22aGVsbG8%3D%22%2C%22user.b%22%3A%22%22%7D",
+	};
+	struct http_response r = response(kv, 2);
+	struct s3_meta m;
+	struct buf names;
+	char *v = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(s3_meta_from_headers(&r, &m), 0);
+	assert_non_null(m.xattr_blob);
+	assert_int_equal(s3_meta_blob_get(m.xattr_blob, "user.a", &v, &len), 0);
+	assert_int_equal(len, 5);
+	assert_memory_equal(v, "hello", 5);
+	free(v);
+	assert_int_equal(s3_meta_blob_get(m.xattr_blob, "user.zz", &v, &len), -ENODATA);
+	buf_init(&names, 4096);
+	assert_int_equal(s3_meta_blob_names(m.xattr_blob, &names), 0);
+	assert_int_equal(names.len, strlen("user.a") + 1 + strlen("user.b") + 1);
+	buf_free(&names);
+	s3_meta_free(&m);
+	http_response_free(&r);
+
+	assert_int_equal(s3_meta_pct_decode("a%2", &v), -EINVAL);
+	assert_int_equal(s3_meta_pct_decode("a%00b", &v), -EINVAL); /* no NUL inside */
+}
+
+/* ---- part planning ---- */
+
+static void test_plan_parts(void **state)
+{
+	uint64_t ps;
+
+	(void)state;
+	assert_int_equal(s3_plan_parts(0, 8u << 20, &ps), 0);
+	assert_int_equal(s3_plan_parts(1, 8u << 20, &ps), 1);
+	assert_int_equal(ps, 8u << 20);
+	assert_int_equal(s3_plan_parts(64u << 20, 8u << 20, &ps), 8);
+	assert_int_equal(s3_plan_parts((64u << 20) + 1, 8u << 20, &ps), 9);
+	/* below S3's 5 MiB minimum, the minimum */
+	assert_int_equal(s3_plan_parts(20u << 20, 1u << 20, &ps), 4);
+	assert_int_equal(ps, 5u << 20);
+	/* 1 TiB in 8 MiB parts would be 131,072 parts: the part grows */
+	assert_true(s3_plan_parts(1ull << 40, 8u << 20, &ps) <= S3_MAX_PARTS);
+	assert_true(ps * S3_MAX_PARTS >= 1ull << 40);
+	assert_int_equal(ps % (1u << 20), 0);
+	/* 5 TiB, S3's largest object, still fits */
+	assert_true(s3_plan_parts(S3_MAX_OBJECT, 8u << 20, &ps) <= S3_MAX_PARTS);
+}
+
+/* ---- snapshots ---- */
+
+static void test_snapshot_answers(void **state)
+{
+	struct s3_snap *s = s3_snap_new(60000, 1000);
+	const char *names[] = { "a", "b" };
+	struct stat sts[2], st;
+	uint64_t gen;
+
+	(void)state;
+	memset(sts, 0, sizeof(sts));
+	sts[0].st_size = 1;
+	sts[1].st_size = 2;
+	assert_int_equal(s3_snap_get(s, "bk/", "a", &st), S3_SNAP_UNKNOWN);
+	gen = s3_snap_begin(s, "bk/");
+	s3_snap_add_page(s, "bk/", gen, names, sts, 1, false);
+	assert_int_equal(s3_snap_get(s, "bk/", "a", &st), S3_SNAP_FOUND);
+	assert_int_equal(st.st_size, 1);
+	/* not complete yet: an unknown name is unknown */
+	assert_int_equal(s3_snap_get(s, "bk/", "zz", &st), S3_SNAP_UNKNOWN);
+	s3_snap_add_page(s, "bk/", gen, names + 1, sts + 1, 1, true);
+	assert_int_equal(s3_snap_get(s, "bk/", "zz", &st), S3_SNAP_ABSENT);
+	assert_int_equal(s3_snap_get(s, "bk/", "b", &st), S3_SNAP_FOUND);
+	/* the mount's own changes */
+	s3_snap_remove(s, "bk/", "a");
+	assert_int_equal(s3_snap_get(s, "bk/", "a", &st), S3_SNAP_ABSENT);
+	sts[0].st_size = 9;
+	s3_snap_put(s, "bk/", "new", &sts[0]);
+	assert_int_equal(s3_snap_get(s, "bk/", "new", &st), S3_SNAP_FOUND);
+	assert_int_equal(st.st_size, 9);
+	/* a page of an older listing is ignored */
+	s3_snap_add_page(s, "bk/", gen - 1, names, sts, 1, true);
+	s3_snap_drop(s, "bk/", true);
+	assert_int_equal(s3_snap_get(s, "bk/", "b", &st), S3_SNAP_UNKNOWN);
+	s3_snap_free(s);
+}
+
+static void test_snapshot_expires(void **state)
+{
+	struct s3_snap *s = s3_snap_new(0, 1000); /* a TTL of 0: never fresh */
+	const char *names[] = { "a" };
+	struct stat sts[1], st;
+	uint64_t gen;
+
+	(void)state;
+	memset(sts, 0, sizeof(sts));
+	gen = s3_snap_begin(s, "bk/");
+	s3_snap_add_page(s, "bk/", gen, names, sts, 1, true);
+	assert_int_equal(s3_snap_get(s, "bk/", "a", &st), S3_SNAP_UNKNOWN);
+	assert_int_equal(s3_snap_get(s, "bk/", "b", &st), S3_SNAP_UNKNOWN);
+	s3_snap_free(s);
+}
+
+static void test_snapshot_is_bounded(void **state)
+{
+	struct s3_snap *s = s3_snap_new(60000, 100);
+	char bufs[60][8];
+	const char *names[60];
+	struct stat sts[60], st;
+	uint64_t gen;
+
+	(void)state;
+	memset(sts, 0, sizeof(sts));
+	for (int i = 0; i < 60; i++) {
+		snprintf(bufs[i], sizeof(bufs[i]), "n%d", i);
+		names[i] = bufs[i];
+	}
+	gen = s3_snap_begin(s, "bk/long/");
+	/* 3 pages of 60 into room for 100: the latest entries stay */
+	s3_snap_add_page(s, "bk/long/", gen, names, sts, 60, false);
+	s3_snap_add_page(s, "bk/long/", gen, names, sts, 60, false);
+	for (int i = 0; i < 60; i++)
+		bufs[i][0] = 'm';
+	s3_snap_add_page(s, "bk/long/", gen, names, sts, 60, true);
+	assert_int_equal(s3_snap_get(s, "bk/long/", "m59", &st), S3_SNAP_FOUND);
+	/* entries were dropped: the listing can no longer say "absent" */
+	assert_int_equal(s3_snap_get(s, "bk/long/", "nothere", &st), S3_SNAP_UNKNOWN);
+	/* other folders push the oldest out */
+	for (int d = 0; d < 80; d++) {
+		char dir[32];
+
+		snprintf(dir, sizeof(dir), "bk/d%d/", d);
+		s3_snap_put(s, dir, "x", &sts[0]);
+	}
+	assert_int_equal(s3_snap_get(s, "bk/d79/", "x", &st), S3_SNAP_FOUND);
+	s3_snap_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_path_whole_tree),
+		cmocka_unit_test(test_path_single_bucket),
+		cmocka_unit_test(test_path_limits),
+		cmocka_unit_test(test_dir_prefix),
+		cmocka_unit_test(test_meta_parse_s3fs_headers),
+		cmocka_unit_test(test_meta_symlink_mode_and_bad_values),
+		cmocka_unit_test(test_meta_time_parse_format),
+		cmocka_unit_test(test_meta_headers_out),
+		cmocka_unit_test(test_meta_user_limit_and_reserved),
+		cmocka_unit_test(test_meta_s3fs_xattr_blob),
+		cmocka_unit_test(test_plan_parts),
+		cmocka_unit_test(test_snapshot_answers),
+		cmocka_unit_test(test_snapshot_expires),
+		cmocka_unit_test(test_snapshot_is_bounded),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
