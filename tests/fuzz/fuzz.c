@@ -1,6 +1,7 @@
 /*
  * fuzz: helpers every libFuzzer target uses. See fuzz.h.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,24 @@ void fuzz_fail(const char *file, int line, const char *what)
 	if (n > 0 && write(report_fd, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1))
 		;
 	abort();
+}
+
+void fuzz_note(const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(msg) - 2)
+		n = (int)sizeof(msg) - 2;
+	msg[n++] = '\n';
+	if (write(report_fd, msg, (size_t)n))
+		;
 }
 
 void fuzz_init(void)

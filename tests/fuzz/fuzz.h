@@ -10,7 +10,10 @@
  *   is never pulled in: aws_call, paginate and the backends run unchanged,
  *   and each request gets the next answer of the input, in order.
  * - fuzz_client_new: an aws_client with fixed keys, a fixed clock and a
- *   retry environment that never sleeps.
+ *   retry environment that never sleeps; fuzz_env_*: that plus a cache
+ *   and an fs_config, what a backend needs.
+ * - fuzz_walk (fuzz_walk.c): readdir, getattr, xattrs, read and a write
+ *   through a backend, as ls -lR, cat and a redirect would.
  * Test code only; every target is single-threaded.
  */
 #ifndef AWSFS_FUZZ_H
@@ -21,6 +24,9 @@
 #include <stdint.h>
 
 #include "aws.h"
+#include "backend.h"
+#include "cache.h"
+#include "fs.h"
 #include "http.h"
 
 /* Abort (a crash libFuzzer reports) when a property the code promises
@@ -31,6 +37,8 @@
 			fuzz_fail(__FILE__, __LINE__, #cond); \
 	} while (0)
 void fuzz_fail(const char *file, int line, const char *what) __attribute__((noreturn));
+/* One line of context for the report of a failure that follows. */
+void fuzz_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Quiet logging (errors only) and a UTC zone; call from LLVMFuzzerInitialize. */
 void fuzz_init(void);
@@ -91,5 +99,28 @@ unsigned fuzz_net_requests(void);
  * (max_attempts attempts). Caller frees with fuzz_client_free. */
 struct aws_client *fuzz_client_new(unsigned max_attempts);
 void fuzz_client_free(struct aws_client *c);
+
+/* What a backend is made with: client and a config holding a cache. */
+struct fuzz_env {
+	struct aws_client *client;
+	struct fs_config cfg;
+};
+void fuzz_env_init(struct fuzz_env *env, unsigned max_attempts);
+void fuzz_env_free(struct fuzz_env *env);
+
+struct fuzz_walk_opts {
+	const char *root;   /* folder to start from ("" : the service folder) */
+	const char *xattr;  /* one attribute to getxattr on each file, or NULL */
+	const char *data;   /* written over the first file found; NULL: no write */
+	size_t data_len;
+};
+/*
+ * List root and the folders below it (bounded), getattr every entry,
+ * listxattr/getxattr and read every file, then write data over the first
+ * file. Every readdir entry must be a name the kernel accepts (not empty,
+ * "." or "..", no '/', at most FUSE_NAME_MAX bytes); every return is 0 or
+ * a negative errno (or a byte count within the buffer).
+ */
+void fuzz_walk(const struct backend *be, const struct fuzz_walk_opts *o);
 
 #endif

@@ -1,9 +1,9 @@
 /*
  * fuzz_net: canned HTTP answers in place of src/http.c. See fuzz.h.
  *
- * Defines http_perform, http_response_header and http_response_free, the
- * only http.h functions the library's request path calls, so the linker
- * never takes http.o from libawsfs.a. Each request also has its shape
+ * Defines http_perform, http_response_header, http_response_free and
+ * http_thread_cleanup, the http.h functions the library calls (main.c
+ * aside), so the linker never takes http.o from libawsfs.a. Each request also has its shape
  * checked: no CR/LF in a header (a response value must never be able to
  * inject one), no blank or control byte in the URL, and a JSON-protocol
  * body that parses.
@@ -255,12 +255,17 @@ static void check_request(const struct http_request *req)
 	bool json = false;
 
 	FUZZ_CHECK(req->method && req->url);
-	for (const char *p = req->url; *p; p++)
+	for (const char *p = req->url; *p; p++) {
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p == 0x7f)
+			fuzz_note("%s %s", req->method, req->url);
 		FUZZ_CHECK((unsigned char)*p > ' ' && (unsigned char)*p != 0x7f);
+	}
 	for (size_t i = 0; i < req->nheaders; i++) {
 		const char *h = req->headers[i];
 
 		FUZZ_CHECK(h && strchr(h, ':'));
+		if (strpbrk(h, "\r\n"))
+			fuzz_note("%s %s: header %s", req->method, req->url, h);
 		FUZZ_CHECK(!strpbrk(h, "\r\n"));
 		if (strncasecmp(h, "content-type: application/x-amz-json", 36) == 0)
 			json = true;
@@ -314,6 +319,10 @@ void http_response_free(struct http_response *resp)
 	resp->nheaders = 0;
 	buf_free(&resp->body);
 	resp->status = 0;
+}
+
+void http_thread_cleanup(void)
+{
 }
 
 /* A clock that moves only when the retry core sleeps. */

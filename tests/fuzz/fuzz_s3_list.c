@@ -7,12 +7,14 @@
  * as a server would send them. The first byte picks what runs:
  *   mode 0: a ListObjectsV2 listing through paginate_xml (page size and
  *           item cap from the byte), walked the way a backend reads it
- *   mode 1: the s3 backend's bucket list: readdir of s3/, then getattr of
- *           each name it showed and of one it did not (ListBuckets pages)
- *   mode 2: the s3 backend inside a bucket: readdir and getattr there
+ *   mode 1: the s3 backend walked from s3/ by fuzz_walk (ListBuckets
+ *           pages, then each bucket's listing, HEADs and ranged GETs)
+ *   mode 2: the same from inside a bucket, writing over the first file
+ *           found when bit 2 is set (PutObject at release)
  *   mode 3: one GetObject streamed to a sink that may stop early
  * Checks: the paginator never asks for more pages than it was allowed,
- * every consumer return reaches the caller, entries and counts agree.
+ * every consumer return reaches the caller, entries and counts agree, and
+ * every name a listing shows is one the kernel takes.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -29,7 +31,6 @@
 
 #define MAX_PAGES 8
 #define MAX_ATTEMPTS 3
-#define MAX_NAMES 64
 
 struct list_state {
 	size_t entries;
@@ -102,56 +103,23 @@ static void run_objects(struct aws_client *c, uint8_t b)
 		FUZZ_CHECK(st.pages <= 1);
 }
 
-struct names {
-	char *v[MAX_NAMES];
-	size_t n;
-	size_t total;
-};
-
-static int collect(void *sink, const char *name, const struct stat *st)
+static void run_backend(const char *root, bool write)
 {
-	struct names *ns = sink;
-
-	FUZZ_CHECK(name != NULL);
-	if (st)
-		FUZZ_CHECK(S_ISDIR(st->st_mode) || S_ISREG(st->st_mode) || S_ISLNK(st->st_mode));
-	ns->total++;
-	if (ns->n < MAX_NAMES) {
-		ns->v[ns->n] = strdup(name);
-		if (!ns->v[ns->n])
-			abort();
-		ns->n++;
-	}
-	return 0;
-}
-
-static void run_backend(struct aws_client *c, const char *folder, const char *missing)
-{
-	struct fs_config cfg = { .uid = 0, .gid = 0, .umask = 022, .mount_time = 1 };
-	struct names ns = { .n = 0 };
+	static const char data[] = "written through the mount\n";
+	struct fuzz_walk_opts wo = { .root = root, .xattr = "user.s3.etag" };
+	struct s3_options so = { .parallel = 1 };
+	struct fuzz_env env;
 	struct backend be;
-	struct stat st;
-	int rc;
 
-	FUZZ_CHECK(s3_new(c, &cfg, &be) == 0);
-	rc = be.ops->readdir(be.be, folder, collect, &ns);
-	FUZZ_CHECK(rc <= 0);
-	if (rc)
-		FUZZ_CHECK(ns.total == 0);
-	for (size_t i = 0; i < ns.n; i++) {
-		char path[2048];
-
-		if (*folder)
-			snprintf(path, sizeof(path), "%s/%s", folder, ns.v[i]);
-		else
-			snprintf(path, sizeof(path), "%s", ns.v[i]);
-		rc = be.ops->getattr(be.be, path, &st);
-		FUZZ_CHECK(rc <= 0);
-		free(ns.v[i]);
+	if (write) {
+		wo.data = data;
+		wo.data_len = sizeof(data) - 1;
 	}
-	rc = be.ops->getattr(be.be, missing, &st);
-	FUZZ_CHECK(rc <= 0);
+	fuzz_env_init(&env, MAX_ATTEMPTS);
+	FUZZ_CHECK(s3_new(env.client, &env.cfg, &so, &be) == 0);
+	fuzz_walk(&be, &wo);
 	be.ops->destroy(be.be);
+	fuzz_env_free(&env);
 }
 
 struct sink_state {
@@ -211,23 +179,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	c = fuzz_client_new(MAX_ATTEMPTS);
 	fuzz_net_load(data + 1, size - 1);
 	switch (data[0] & 3) {
 	case 0:
+		c = fuzz_client_new(MAX_ATTEMPTS);
 		run_objects(c, data[0]);
+		fuzz_client_free(c);
 		break;
 	case 1:
-		run_backend(c, "", "no-such-bucket");
+		run_backend("", false);
 		break;
 	case 2:
-		run_backend(c, "bucket", "bucket/no/such/key");
+		run_backend("bucket", data[0] & 4);
 		break;
 	default:
+		c = fuzz_client_new(MAX_ATTEMPTS);
 		run_get(c, data[0]);
+		fuzz_client_free(c);
 		break;
 	}
 	fuzz_net_reset();
-	fuzz_client_free(c);
 	return 0;
 }
