@@ -113,6 +113,7 @@ struct fuzz_walk_opts {
 	const char *xattr;  /* one attribute to getxattr on each file, or NULL */
 	const char *data;   /* written over the first file found; NULL: no write */
 	size_t data_len;
+	const char *write_path; /* write there instead (created when absent) */
 };
 /*
  * List root and the folders below it (bounded), getattr every entry,

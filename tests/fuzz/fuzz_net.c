@@ -12,6 +12,7 @@
 #define _GNU_SOURCE /* memmem */
 #endif
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,7 +201,9 @@ int fuzz_fill_response(const struct fuzz_reply *r, size_t max, http_sink_fn sink
 	return 0;
 }
 
-/* The answers of the current input. */
+/* The answers of the current input. Backends with worker threads (s3's
+ * pool) may ask from several threads: one lock, answers in arrival order. */
+static pthread_mutex_t net_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	const char *data;
 	size_t len;
@@ -211,11 +214,13 @@ static struct {
 
 void fuzz_net_load(const uint8_t *data, size_t n)
 {
+	pthread_mutex_lock(&net_lock);
 	net.data = (const char *)data;
 	net.len = n;
 	net.pos = 0;
 	net.done = data == NULL;
 	net.requests = 0;
+	pthread_mutex_unlock(&net_lock);
 }
 
 void fuzz_net_reset(void)
@@ -225,7 +230,12 @@ void fuzz_net_reset(void)
 
 unsigned fuzz_net_requests(void)
 {
-	return net.requests;
+	unsigned n;
+
+	pthread_mutex_lock(&net_lock);
+	n = net.requests;
+	pthread_mutex_unlock(&net_lock);
+	return n;
 }
 
 /* The next answer's bytes, or false past the last one. */
@@ -286,14 +296,16 @@ int http_perform(const struct http_request *req, struct http_response *resp)
 	int rc;
 
 	check_request(req);
-	net.requests++;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		abort();
+	pthread_mutex_lock(&net_lock);
+	net.requests++;
 	if (next_reply(&p, &n))
 		fuzz_parse_reply(p, n, r);
 	else
 		r->kind = FUZZ_REPLY_REFUSED;
+	pthread_mutex_unlock(&net_lock);
 	rc = fuzz_fill_response(r, req->max_response, req->sink, req->sink_arg, resp);
 	resp->bytes_out = req->body_len;
 	free(r);

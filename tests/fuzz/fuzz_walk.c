@@ -176,7 +176,7 @@ static void visit(struct walk *w, const char *dir, unsigned depth)
 	free(ns.v);
 }
 
-static void write_file(struct walk *w)
+static void write_file(struct walk *w, const char *path)
 {
 	const struct backend_ops *ops = w->be->ops;
 	void *fh = NULL;
@@ -184,12 +184,14 @@ static void write_file(struct walk *w)
 
 	if (!ops->open || !ops->write)
 		return;
-	rc = ops->open(w->be->be, w->first_file, O_WRONLY | O_TRUNC, &fh);
+	rc = ops->open(w->be->be, path, O_WRONLY | O_TRUNC, &fh);
+	if (rc == -ENOENT && ops->create)
+		rc = ops->create(w->be->be, path, 0644, O_WRONLY | O_CREAT | O_TRUNC, &fh);
 	FUZZ_CHECK(rc <= 0);
 	if (rc)
 		return;
 	if (ops->truncate)
-		FUZZ_CHECK(ops->truncate(w->be->be, w->first_file, 0, fh) <= 0);
+		FUZZ_CHECK(ops->truncate(w->be->be, path, 0, fh) <= 0);
 	rc = ops->write(w->be->be, fh, w->o->data, w->o->data_len, 0);
 	FUZZ_CHECK(rc < 0 || rc == (int)w->o->data_len);
 	if (ops->flush)
@@ -203,8 +205,10 @@ void fuzz_walk(const struct backend *be, const struct fuzz_walk_opts *o)
 	struct walk w = { .o = o, .be = be, .visited = 0 };
 
 	visit(&w, o->root ? o->root : "", 0);
-	if (o->data && w.first_file[0])
-		write_file(&w);
+	if (o->data && o->write_path)
+		write_file(&w, o->write_path);
+	else if (o->data && w.first_file[0])
+		write_file(&w, w.first_file);
 }
 
 static uint64_t fake_now(void *arg)
