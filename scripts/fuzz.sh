@@ -43,10 +43,10 @@ if [ $# -gt 0 ]; then
 	TARGETS=("$@")
 else
 	TARGETS=()
+	# A target is a file that defines the entry point (not the helpers).
 	for f in "$SRC"/fuzz_*.c; do
-		t=$(basename "$f" .c)
-		[ "$t" = fuzz_net ] && continue
-		TARGETS+=("$t")
+		grep -q '^int LLVMFuzzerTestOneInput(' "$f" || continue
+		TARGETS+=("$(basename "$f" .c)")
 	done
 fi
 
