@@ -6,6 +6,11 @@
 # Also checks that a python3 with moto (the AWS emulator the tests and the
 # demo start) exists: pyenv's python3 on these machines, or the one named by
 # AWSFS_MOTO_PYTHON.
+#
+# Options (also as FUZZ=1 / VALGRIND=1 in the environment), for the
+# hardening runs only, so the normal install stays lean:
+#   --fuzz      clang and its libFuzzer runtime (configure --enable-fuzzing)
+#   --valgrind  valgrind (make check-valgrind)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AWSFS_SCRIPT=install-deps
@@ -20,6 +25,20 @@ PKGS=(
 	attr jq curl ca-certificates groff-base util-linux mount procps
 	s3fs rsync
 )
+
+# libFuzzer ships in clang's runtime package, which clang only recommends
+# (Debian 12: libclang-rt-14-dev; libclang-rt-dev follows the default clang).
+FUZZ_PKGS=(clang libclang-rt-dev)
+VALGRIND_PKGS=(valgrind)
+for arg in "$@"; do
+	case $arg in
+	--fuzz) FUZZ=1 ;;
+	--valgrind) VALGRIND=1 ;;
+	*) die "unknown option '$arg' (--fuzz, --valgrind)" ;;
+	esac
+done
+[ "${FUZZ:-0}" = 1 ] && PKGS+=("${FUZZ_PKGS[@]}")
+[ "${VALGRIND:-0}" = 1 ] && PKGS+=("${VALGRIND_PKGS[@]}")
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then

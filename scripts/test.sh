@@ -8,11 +8,19 @@
 #      checking proxy
 #   5. with AWSFS_TEST_ASAN=1 (CI's default): 2-4 again with ASan+UBSan in
 #      build-asan/, and every daemon log checked for sanitizer reports
+#   6. with AWSFS_TEST_VALGRIND=1: the unit tests of build/ again under
+#      valgrind (make check-valgrind: any invalid access or definite leak
+#      fails)
+#   7. with AWSFS_TEST_FUZZ=1: the libFuzzer targets built in build-fuzz/
+#      (clang, --enable-fuzzing), their regressions replayed and each fuzzed
+#      for FUZZ_SECONDS (scripts/fuzz.sh); each target counts as one test
 # and ends with one line "N passed, N failed" (unit tests counted one by
 # one from cmocka's output, plus pytest's counts). Exits non-zero when
 # anything failed or when no test ran.
 #
-# Environment: AWSFS_TEST_ASAN (0/1, default 1), AWSFS_JOBS (make -j, 2),
+# Environment: AWSFS_TEST_ASAN (0/1, default 1), AWSFS_TEST_VALGRIND (0/1,
+# default 0), AWSFS_TEST_FUZZ (0/1, default 0), FUZZ_SECONDS (per fuzz
+# target, default 30), AWSFS_JOBS (make -j, 2),
 # AWSFS_PYTEST_ARGS (extra pytest words, e.g. "-x"; for quoted ones use
 # pytest's own PYTEST_ADDOPTS="-k 'sigterm or version'"),
 # AWSFS_KEEP_TEST_DIR=1 keeps the scratch folder (logs) even on success.
@@ -23,6 +31,8 @@ AWSFS_SCRIPT="test"
 . scripts/lib.sh
 
 ASAN=${AWSFS_TEST_ASAN:-1}
+VALGRIND=${AWSFS_TEST_VALGRIND:-0}
+FUZZ=${AWSFS_TEST_FUZZ:-0}
 PYTHON=/usr/bin/python3
 WORK=$(mktemp -d /tmp/awsfs-test.XXXXXX)
 PIDFILE=$WORK/pids
@@ -80,11 +90,12 @@ count_unit() {
 	echo "$np $nf"
 }
 
-# Run make check in DIR; add the unit counts.
+# Run make check (or TARGET) in DIR; add the unit counts.
 unit_tests() {
-	local dir=$1 label=$2 rc=0 counts p f
+	local dir=$1 label=$2 target=${3:-check} rc=0 counts p f
 	echo "test: unit tests ($label)"
-	(cd "$dir" && make -j"${AWSFS_JOBS:-2}" check >"$WORK/check-$label.log" 2>&1) || rc=$?
+	rm -f "$dir"/tests/unit/*.trs # no stale results if make stops early
+	(cd "$dir" && make -j"${AWSFS_JOBS:-2}" "$target" >"$WORK/check-$label.log" 2>&1) || rc=$?
 	grep -E '^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS):' "$WORK/check-$label.log" || true
 	counts=$(count_unit "$dir")
 	p=${counts% *}
@@ -156,15 +167,37 @@ check_sanitizer_logs() {
 	done
 }
 
+# The fuzz targets' results: each target passed or failed (scripts/fuzz.sh).
+fuzz_tests() {
+	local rc=0 last p f
+	echo "test: fuzzing (build-fuzz, ${FUZZ_SECONDS:-30} s per target)"
+	FUZZ_WORK=$WORK/fuzz bash scripts/fuzz.sh "$ROOT/build-fuzz" 2>&1 | tee "$WORK/fuzz.log" || rc=$?
+	last=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed$' "$WORK/fuzz.log" | tail -n 1)
+	if [ -z "$last" ]; then
+		fail_step "scripts/fuzz.sh ended with $rc and no summary"
+		return
+	fi
+	p=$(echo "$last" | sed 's/^fuzz: \([0-9]*\) passed.*/\1/')
+	f=$(echo "$last" | sed 's/.* \([0-9]*\) failed$/\1/')
+	echo "test: fuzz: $p passed, $f failed"
+	PASSED=$((PASSED + p))
+	FAILED=$((FAILED + f))
+}
+
 # 1. dependencies
-if ! bash scripts/install-deps.sh; then
+deps=()
+[ "$VALGRIND" = 1 ] && deps+=(--valgrind)
+[ "$FUZZ" = 1 ] && deps+=(--fuzz)
+if ! bash scripts/install-deps.sh "${deps[@]+"${deps[@]}"}"; then
 	fail_step "scripts/install-deps.sh"
 	echo "$PASSED passed, $FAILED failed"
 	exit 1
 fi
 
 # 2-4. the normal build
+normal_ok=0
 if build_in build "$WORK" --enable-werror; then
+	normal_ok=1
 	unit_tests build build
 	integration_tests "$ROOT/build/awsfs" build
 else
@@ -184,6 +217,20 @@ if [ "$ASAN" = 1 ]; then
 		fail_step "build (build-asan/)"
 	fi
 	unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+# 6. valgrind, on the build without sanitizers
+if [ "$VALGRIND" = 1 ] && [ "$normal_ok" = 1 ]; then
+	unit_tests build valgrind check-valgrind
+fi
+
+# 7. fuzzing
+if [ "$FUZZ" = 1 ]; then
+	if build_in build-fuzz "$WORK" --enable-werror --enable-fuzzing CC=clang; then
+		fuzz_tests
+	else
+		fail_step "build (build-fuzz/)"
+	fi
 fi
 
 tidy

@@ -299,9 +299,41 @@ static void remember_region(struct aws_client *c, const char *bucket, const char
 	pthread_mutex_unlock(&c->regions_lock);
 }
 
+bool aws_s3_bucket_hostable(const char *b)
+{
+	size_t n = strlen(b), label = 0, labels = 1;
+	bool digits_only = true;
+
+	if (n < 3 || n > 63)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = b[i];
+
+		if (ch == '.') {
+			/* A label starts and ends with a letter or digit. */
+			if (label == 0 || b[i - 1] == '-')
+				return false;
+			label = 0;
+			labels++;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
+			return false;
+		if (ch == '-' && label == 0)
+			return false;
+		if (!(ch >= '0' && ch <= '9'))
+			digits_only = false;
+		label++;
+	}
+	/* Ends like a label; and "192.168.5.4" is an address, not a name. */
+	return label > 0 && b[n - 1] != '-' && !(digits_only && labels == 4);
+}
+
 /*
  * The request line's path and the URL. S3 keys are encoded once, '/' kept;
- * virtual-host style moves the bucket into the host name. A bucket in
+ * virtual-host style moves the bucket into the host name, when the name
+ * can be one (as the SDKs do): any other bucket goes in the path, encoded,
+ * so that a name like "evil.example:80#" can never choose the host. A bucket in
  * another region than the client's is sent to that region's S3 host
  * (with AWS's own endpoint; a configured endpoint stays as it is).
  */
@@ -309,7 +341,8 @@ static int build_target(const struct aws_client *c, const struct aws_request *re
 			const char *region, struct buf *path, struct buf *url, struct buf *host)
 {
 	enum aws_service svc = req->svc;
-	bool vhost = svc == AWS_SVC_S3 && req->bucket && !c->path_style;
+	bool vhost = svc == AWS_SVC_S3 && req->bucket && !c->path_style &&
+		     aws_s3_bucket_hostable(req->bucket);
 	const char *base_path = strstr(c->endpoint[svc], "://") + 3;
 	int rc;
 

@@ -119,6 +119,12 @@ void aws_response_free(struct aws_response *resp);
 int aws_json_call(struct aws_client *c, enum aws_service svc, const char *op,
 		  json_t *body, const char *path, json_t **out);
 
+/* Whether an S3 bucket name can be a DNS name in front of the S3 host
+ * (virtual-host style): 3-63 of [a-z0-9.-], dot-separated labels that
+ * start and end with a letter or digit, not an IPv4 address. Other names
+ * are sent path-style. */
+bool aws_s3_bucket_hostable(const char *bucket);
+
 /* Append name=value to a query string, both SigV4-encoded, with '&' between
  * pairs. value NULL appends the bare name ("uploads"). */
 int aws_query_add(struct buf *q, const char *name, const char *value);

@@ -1273,6 +1273,10 @@ static int plain_av(const struct jnode *n, const json_t *hint, struct perr *e, j
 		*out = av_new("BOOL", json_boolean(n->t == J_TRUE));
 		break;
 	case J_NUM:
+		/* As the typed view checks N: JSON's grammar alone lets through
+		 * 1e-389012345678, which no DynamoDB number is. */
+		if (!ddbjson_num_valid(n->s, n->len))
+			return pfail(e, -EINVAL, "a number DynamoDB cannot hold");
 		*out = av_new("N", json_stringn(n->s, n->len));
 		break;
 	case J_STR:

@@ -38,11 +38,20 @@ struct dump_ctx {
 	int err;
 };
 
+/*
+ * A failure is sticky: jansson ignores the callback's answer while it
+ * writes an object key (dump_string's result is dropped in do_dump), so
+ * after one failed piece it would go on with the next ones and report
+ * success for a document with a hole in it.
+ */
 static int dump_cb(const char *s, size_t n, void *arg)
 {
 	struct dump_ctx *ctx = arg;
-	int rc = buf_append(ctx->out, s, n);
+	int rc;
 
+	if (ctx->err)
+		return -1;
+	rc = buf_append(ctx->out, s, n);
 	if (rc) {
 		ctx->err = rc;
 		return -1;
@@ -57,7 +66,7 @@ int jsonx_dump(const json_t *v, struct buf *out)
 
 	if (!v)
 		return -EINVAL;
-	if (json_dump_callback(v, dump_cb, &ctx, JSONX_DUMP_FLAGS) == 0)
+	if (json_dump_callback(v, dump_cb, &ctx, JSONX_DUMP_FLAGS) == 0 && !ctx.err)
 		return 0;
 	/* Leave the buffer as it was: a half-written document is useless. */
 	out->len = start;

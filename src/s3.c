@@ -310,7 +310,19 @@ static void bucket_list_free(struct s3_bucket *list, size_t n)
 struct bucket_page {
 	struct s3_bucket *list;
 	size_t n;
+	size_t skipped; /* names no folder can have */
 };
+
+/* A bucket name that can be a folder name: S3 allows only [a-z0-9.-] (and
+ * legacy names of 255 bytes at most), but a listing is server data, and
+ * one name with a '/' makes the kernel fail the whole readdir with EIO. */
+bool s3_bucket_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && n <= S3_NAME_MAX && !strchr(name, '/') && strcmp(name, ".") != 0 &&
+	       strcmp(name, "..") != 0;
+}
 
 static int bucket_page(void *arg, const struct xml_node *root, size_t *items, bool *stop)
 {
@@ -328,6 +340,10 @@ static int bucket_page(void *arg, const struct xml_node *root, size_t *items, bo
 
 		if (!name || !*name)
 			continue;
+		if (!s3_bucket_name_ok(name)) {
+			bp->skipped++;
+			continue;
+		}
 		if (bp->n >= S3_MAX_BUCKETS)
 			return -EFBIG;
 		grown = realloc(bp->list, (bp->n + 1) * sizeof(*grown));
@@ -354,7 +370,7 @@ static int refresh_buckets(struct s3 *s)
 		.method = "GET",
 		.path = "/s3",
 	};
-	struct bucket_page bp = { NULL, 0 };
+	struct bucket_page bp = { NULL, 0, 0 };
 	int rc;
 
 	rc = paginate_xml(s->client, &req, &paginate_s3_list_buckets, NULL, bucket_page, &bp,
@@ -363,6 +379,9 @@ static int refresh_buckets(struct s3 *s)
 		bucket_list_free(bp.list, bp.n);
 		return rc;
 	}
+	if (bp.skipped)
+		log_warn("s3 /s3: %zu bucket name(s) that cannot be folder names are not shown",
+			 bp.skipped);
 	pthread_mutex_lock(&s->lock);
 	bucket_list_free(s->buckets, s->nbuckets);
 	s->buckets = bp.list;

@@ -118,6 +118,9 @@ int s3_path_map(const char *fixed_bucket, const char *prefix, const char *path,
 void s3_loc_free(struct s3_loc *loc);
 /* The listing prefix of a folder key: "" stays "", "a/b" becomes "a/b/". */
 char *s3_dir_prefix(const char *key);
+/* Whether a bucket name from ListBuckets can be shown as a folder: not
+ * empty, "." or "..", no '/', at most S3_NAME_MAX bytes. */
+bool s3_bucket_name_ok(const char *name);
 
 /* ---- snapshots (s3_snap.c) ---- */
 

@@ -273,14 +273,22 @@ static int href_cmp(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-/* A header name must be a non-empty token: no blanks, controls or ':'. */
+/*
+ * A header name must be a non-empty token (RFC 9110 section 5.6.2: letters,
+ * digits and !#$%&'*+-.^_`|~). Anything else cannot be sent as a name, and
+ * a ';' would even split it in two in the SignedHeaders list.
+ */
 static bool valid_name(const char *name)
 {
 	if (!name || !*name)
 		return false;
-	for (const char *p = name; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == ':' || *p == 0x7f)
+	for (const char *p = name; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", c)))
 			return false;
+	}
 	return true;
 }
 

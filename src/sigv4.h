@@ -38,7 +38,8 @@ struct sigv4_input {
 
 /*
  * Canonical request of in into out. Returns 0, -EINVAL on a malformed input
- * (no host header, bad percent escape), or a buf error.
+ * (no host header, a header name that is not an HTTP token, bad percent
+ * escape), or a buf error.
  * Multiple headers with the same name are joined with ',' in the order given.
  */
 int sigv4_canonical_request(const struct sigv4_input *in, struct buf *out);

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,8 +159,12 @@ int ssm_key_of_name(const char *name, char **key)
 	for (seg = rest;;) {
 		size_t n = strcspn(seg, "/");
 
+		/* A segment past NAME_MAX cannot be opened, and one past the
+		 * kernel's FUSE_NAME_MAX (1024) fails the whole readdir with EIO:
+		 * such a name has no place in the tree either. */
 		if (n == 0 || (n == 1 && seg[0] == '.') ||
-		    (n == 2 && seg[0] == '.' && seg[1] == '.') || memchr(seg, '@', n))
+		    (n == 2 && seg[0] == '.' && seg[1] == '.') || memchr(seg, '@', n) ||
+		    n > NAME_MAX)
 			return -EINVAL;
 		if (!seg[n])
 			break;
@@ -315,13 +320,21 @@ static enum ssm_type type_parse(const char *s)
 	return SSM_STRING;
 }
 
+/* Latest time a LastModifiedDate may say: year 9999. A server's 1.6e89 (or
+ * a negative or NaN number) must not reach a (time_t) cast, which is
+ * undefined out of range: such a time counts as unknown (0). */
+#define SSM_MAX_TIME 253402300799.0
+
 static double json_time(const json_t *obj, const char *key)
 {
 	json_t *v = json_object_get(obj, key);
 	time_t t;
 
-	if (json_is_number(v))
-		return json_number_value(v);
+	if (json_is_number(v)) {
+		double d = json_number_value(v);
+
+		return d > 0 && d <= SSM_MAX_TIME ? d : 0;
+	}
 	if (json_is_string(v) && util_parse_iso8601(json_string_value(v), &t) == 0)
 		return (double)t;
 	return 0;

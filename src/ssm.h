@@ -40,8 +40,9 @@ int ssm_new(struct aws_client *client, const struct fs_config *cfg, const struct
  *
  * ssm_key_of_name: the path below ssm/ of an SSM name ("/a/b" -> "a/b",
  * "foo" and "/foo" -> "foo"). -EINVAL for a name that has no place in the
- * tree (an empty segment, "." or "..", '@', or a slash without a leading
- * one, which AWS refuses anyway). Caller frees *key.
+ * tree (an empty segment, "." or "..", '@', a segment longer than NAME_MAX,
+ * or a slash without a leading one, which AWS refuses anyway). Caller frees
+ * *key.
  * ssm_name_of_key: the reverse ("a/b" -> "/a/b", "foo" -> "foo").
  * ssm_check_new_name: 0 when AWS would accept key as the name of a new
  * parameter (levels: 15 at most; a folder needs room for one more), else

@@ -202,10 +202,14 @@ int util_parse_http_date(const char *s, time_t *out)
 	if (!comma)
 		return -EINVAL;
 	memset(&tm, 0, sizeof(tm));
-	if (sscanf(comma + 1, " %d %3s %d %d:%d:%d", &d, mon, &y, &h, &mi, &sec) != 6)
+	/* Field widths: a server's "Date" must not overflow an int (y - 1900). */
+	if (sscanf(comma + 1, " %2d %3s %4d %2d:%2d:%2d", &d, mon, &y, &h, &mi, &sec) != 6)
 		return -EINVAL;
 	m = strstr(months, mon);
 	if (!m || strlen(mon) != 3 || (m - months) % 3)
+		return -EINVAL;
+	if (d < 1 || d > 31 || y < 1900 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 ||
+	    sec > 60)
 		return -EINVAL;
 	tm.tm_mday = d;
 	tm.tm_mon = (int)(m - months) / 3;

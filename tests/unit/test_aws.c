@@ -391,6 +391,27 @@ static void test_network_errors_are_eio(void **state)
 	aws_response_free(&resp);
 }
 
+/* Only a DNS-compatible bucket goes into the host name: any other is sent
+ * path-style, encoded, so a name (from a listing or a user's path) cannot
+ * choose the host a signed request goes to (found by
+ * tests/fuzz/fuzz_s3_list: "logs.example.cContent-Length: om"). */
+static void test_bucket_hostable(void **state)
+{
+	static const char *const ok[] = { "amzn-s3-demo-bucket", "logs.example.com", "abc",
+					   "a-b.c-d", "123", "1.2.3", "my.bucket.2024" };
+	static const char *const no[] = { "ab", "Legacy_Bucket", "UPPER", "evil.example:80#",
+					   "a..b", ".ab", "ab.", "-ab", "ab-", "a-.b", "a.-b",
+					   "192.168.5.4", "a b", "a/b", "a?b", "a@b.c",
+					   "logs.example.cContent-Length: om",
+					   "a123456789a123456789a123456789a123456789a123456789a123456789abcd" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		assert_true(aws_s3_bucket_hostable(ok[i]));
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		assert_false(aws_s3_bucket_hostable(no[i]));
+}
+
 static void test_default_endpoints(void **state)
 {
 	struct fixture *f = *state;
@@ -441,6 +462,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_network_errors_are_eio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_default_endpoints, setup, teardown),
 		cmocka_unit_test(test_errno_table),
+		cmocka_unit_test(test_bucket_hostable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

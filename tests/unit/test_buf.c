@@ -358,7 +358,22 @@ static void test_http_date(void **state)
 	/* asctime form (no comma) */
 	assert_int_equal(util_parse_http_date("Sun Nov  6 08:49:37 1994", &t), -EINVAL);
 	assert_int_equal(util_parse_http_date("", &t), -EINVAL);
+	/* Out of range: no int overflow on y - 1900 (found with the fuzz
+	 * target's UBSan build), no silent roll-over by timegm. */
+	assert_int_equal(util_parse_http_date("Mon, 01 Jan -2147483648 00:00:00 GMT", &t),
+			 -EINVAL);
+	assert_int_equal(util_parse_http_date("Mon, 01 Jan 99999999999 00:00:00 GMT", &t),
+			 -EINVAL);
+	assert_int_equal(util_parse_http_date("Mon, 00 Jan 2024 00:00:00 GMT", &t), -EINVAL);
+	assert_int_equal(util_parse_http_date("Mon, 32 Jan 2024 00:00:00 GMT", &t), -EINVAL);
+	assert_int_equal(util_parse_http_date("Mon, 01 Jan 2024 24:00:00 GMT", &t), -EINVAL);
+	assert_int_equal(util_parse_http_date("Mon, 01 Jan 2024 00:60:00 GMT", &t), -EINVAL);
+	assert_int_equal(util_parse_http_date("Mon, 01 Jan 2024 00:00:61 GMT", &t), -EINVAL);
+	assert_int_equal(util_parse_http_date("Mon, 01 Jan 2024 -1:00:00 GMT", &t), -EINVAL);
 	assert_int_equal(t, 5);
+	/* A leap second is a real time. */
+	assert_int_equal(util_parse_http_date("Sat, 31 Dec 2016 23:59:60 GMT", &t), 0);
+	assert_int_equal(t, 1483228800);
 }
 
 /* ---- numbers ---- */

@@ -333,6 +333,11 @@ static void test_parse_errors(void **state)
 	PF("{\"a\": .5}", DDBJSON_PLAIN, -EINVAL, NULL);
 	PF("{\"a\": NaN}", DDBJSON_PLAIN, -EINVAL, NULL);
 	PF("{\"a\": tru}", DDBJSON_PLAIN, -EINVAL, NULL);
+	/* JSON numbers DynamoDB cannot hold, as the typed view refuses them
+	 * (found by tests/fuzz/fuzz_ddbjson) */
+	PF("{\"a\": -1.5e-389012345678}", DDBJSON_PLAIN, -EINVAL, "DynamoDB cannot hold");
+	PF("{\"a\": [1e999999]}", DDBJSON_PLAIN, -EINVAL, "DynamoDB cannot hold");
+	PF("{\"a\": {\"N\": \"-1.5e-389012345678\"}}", DDBJSON_TYPED, -EINVAL, NULL);
 	PF("{\"a\": \"\\x\"}", DDBJSON_PLAIN, -EINVAL, "escape");
 	PF("{\"a\": \"\\ud800\"}", DDBJSON_PLAIN, -EINVAL, "surrogate");
 	PF("{\"a\": \"\\udc00\"}", DDBJSON_PLAIN, -EINVAL, "surrogate");

@@ -274,6 +274,28 @@ static void test_dump_over_cap(void **state)
 	buf_free(&b);
 }
 
+/*
+ * An object key that does not fit: jansson drops the callback's failure
+ * while writing a key and goes on with the smaller pieces after it, which
+ * fit. The dump must still fail, not return a document with a hole
+ * (found by tests/fuzz/fuzz_json).
+ */
+static void test_dump_over_cap_in_key(void **state)
+{
+	static const char doc[] = "{\"a long key, longer than the cap\":\"v\",\"k\":[1,2]}";
+	json_t *v;
+	struct buf b;
+
+	assert_int_equal(parse(doc, CAP, &v), 0);
+	buf_init(&b, 20);
+	assert_int_equal(buf_puts(&b, "x"), 0);
+	assert_int_equal(jsonx_dump(v, &b), -EFBIG);
+	assert_int_equal(b.len, 1);
+	assert_string_equal(b.data, "x");
+	buf_free(&b);
+	json_decref(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_dump_compact_ordered),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_dump_over_cap),
+		cmocka_unit_test(test_dump_over_cap_in_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,29 @@
 
 /* ---- paths ---- */
 
+/* Bucket names from a listing that no folder can have are not shown: a
+ * '/' in one would fail the kernel's whole readdir with EIO (found by
+ * tests/fuzz/fuzz_s3_list). */
+static void test_bucket_names(void **state)
+{
+	char longname[S3_NAME_MAX + 2];
+
+	(void)state;
+	assert_true(s3_bucket_name_ok("amzn-s3-demo-bucket"));
+	assert_true(s3_bucket_name_ok("Legacy_Bucket.name"));
+	assert_false(s3_bucket_name_ok(""));
+	assert_false(s3_bucket_name_ok("."));
+	assert_false(s3_bucket_name_ok(".."));
+	assert_false(s3_bucket_name_ok("amzn-s3-://demo-bucket"));
+	assert_false(s3_bucket_name_ok("/"));
+	memset(longname, 'b', S3_NAME_MAX);
+	longname[S3_NAME_MAX] = '\0';
+	assert_true(s3_bucket_name_ok(longname));
+	longname[S3_NAME_MAX] = 'b';
+	longname[S3_NAME_MAX + 1] = '\0';
+	assert_false(s3_bucket_name_ok(longname));
+}
+
 static void test_path_whole_tree(void **state)
 {
 	struct s3_loc loc;
@@ -430,6 +453,7 @@ static void test_snapshot_is_bounded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bucket_names),
 		cmocka_unit_test(test_path_whole_tree),
 		cmocka_unit_test(test_path_single_bucket),
 		cmocka_unit_test(test_path_limits),

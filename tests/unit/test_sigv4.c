@@ -868,6 +868,10 @@ static void test_errors(void **state)
 	static const struct sigv4_header nohost[] = { { "x-amz-date", "20150830T123600Z" } };
 	static const struct sigv4_header host[] = { { "Host", "example.amazonaws.com" } };
 	static const struct sigv4_header badname[] = { { "Host", "h" }, { "Bad Name", "v" } };
+	/* Not tokens: ';' would split the SignedHeaders list (found by
+	 * tests/fuzz/fuzz_sigv4), '/', '=', '(' and 8-bit bytes cannot be sent. */
+	static const char *const not_tokens[] = { "x-amz-meta-a;b", "a/b", "a=b", "a(b)",
+						  "x-amz-meta-\xc3\xa9", "a\"b", "a,b", "a@b" };
 	char long_secret[300];
 	struct sigv4_input in;
 	struct buf out;
@@ -880,6 +884,22 @@ static void test_errors(void **state)
 	assert_int_equal(sigv4_authorization(&in, EX_AK, EX_SK, &out, NULL), -EINVAL);
 	in = example_input(badname, 2);
 	assert_int_equal(sigv4_canonical_request(&in, &out), -EINVAL);
+	for (size_t i = 0; i < sizeof(not_tokens) / sizeof(not_tokens[0]); i++) {
+		struct sigv4_header h[] = { { "Host", "h" }, { not_tokens[i], "v" } };
+
+		in = example_input(h, 2);
+		assert_int_equal(sigv4_canonical_request(&in, &out), -EINVAL);
+		assert_int_equal(sigv4_authorization(&in, EX_AK, EX_SK, &out, NULL), -EINVAL);
+	}
+	{
+		/* Every token character is fine. */
+		struct sigv4_header h[] = { { "Host", "h" }, { "x!#$%&'*+-.^_`|~Z9", "v" } };
+
+		in = example_input(h, 2);
+		assert_int_equal(sigv4_canonical_request(&in, &out), 0);
+		out.len = 4;
+		out.data[4] = '\0';
+	}
 	in = example_input(host, 1);
 	in.query = "a=%zz";
 	assert_int_equal(sigv4_canonical_request(&in, &out), -EINVAL);

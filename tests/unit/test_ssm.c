@@ -37,6 +37,7 @@ struct fparam {
 	char key_id[64];
 	char old[3][64]; /* values of versions 1..3 when overwritten */
 	int version;
+	double modified;  /* LastModifiedDate the listing says; 0: 1700000000.5 */
 };
 
 struct fixture {
@@ -85,7 +86,8 @@ static struct fparam *find(struct fixture *f, const char *name)
 static json_t *describe_entry(const struct fparam *p)
 {
 	json_t *e = json_pack("{s:s, s:s, s:i, s:f, s:s, s:s}", "Name", p->name, "Type", p->type,
-			      "Version", p->version, "LastModifiedDate", 1700000000.5, "Tier",
+			      "Version", p->version, "LastModifiedDate",
+			      p->modified ? p->modified : 1700000000.5, "Tier",
 			      p->tier, "DataType", "text");
 
 	if (p->key_id[0])
@@ -376,6 +378,26 @@ static void test_key_of_name(void **state)
 			assert_null(k);
 		}
 	}
+	{
+		/* A segment of NAME_MAX bytes is a file name; one more is not,
+		 * and 2,000 would fail the whole readdir in the kernel (found by
+		 * tests/fuzz/fuzz_ssm). */
+		char name[2100];
+
+		name[0] = '/';
+		memset(name + 1, 'n', 255);
+		memcpy(name + 256, "/x", 3);
+		assert_int_equal(ssm_key_of_name(name, &k), 0);
+		free(k);
+		memset(name + 1, 'n', 256);
+		memcpy(name + 257, "/x", 3);
+		assert_int_equal(ssm_key_of_name(name, &k), -EINVAL);
+		assert_null(k);
+		memset(name + 1, 'm', 2000);
+		name[2001] = '\0';
+		assert_int_equal(ssm_key_of_name(name, &k), -EINVAL);
+		assert_null(k);
+	}
 }
 
 static void test_name_of_key_and_checks(void **state)
@@ -516,6 +538,28 @@ static void test_modes_and_sizes(void **state)
 	assert_non_null(strstr(last_body(f, "GetParameter"), "\"WithDecryption\":true"));
 	assert_int_equal(f->be.ops->getattr(f->be.be, "app/prod/password", &st), 0);
 	assert_int_equal(st.st_size, 7); /* known now */
+}
+
+/* A LastModifiedDate no time_t can hold (or a negative one) is no time at
+ * all, not undefined behaviour in a cast (found by tests/fuzz/fuzz_ssm). */
+static void test_time_out_of_range(void **state)
+{
+	struct fixture *f = *state;
+	const double bad[] = { 1.6e89, -1.6e89, -5.0, 1e19 };
+	struct stat st, dir;
+	char name[32];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(name, sizeof(name), "/odd/t%zu", i);
+		add(f, name, "String", "v");
+		f->p[f->n - 1].modified = bad[i];
+	}
+	assert_int_equal(f->be.ops->getattr(f->be.be, "", &dir), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(name, sizeof(name), "odd/t%zu", i);
+		assert_int_equal(f->be.ops->getattr(f->be.be, name, &st), 0);
+		assert_true(st.st_mtime >= 0 && st.st_mtime <= dir.st_mtime + 1);
+	}
 }
 
 static void test_selectors(void **state)
@@ -769,6 +813,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ttl_and_invalidation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_modes_and_sizes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_time_out_of_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_selectors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_drops_one_newline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overwrite_keeps_type_and_key, setup, teardown),
