@@ -255,6 +255,12 @@ static int map_curl_error(CURLcode cc, struct transfer *t, struct http_response 
 		resp->error = HTTP_ERR_TRUNCATED;
 		return -EIO;
 	case CURLE_OUT_OF_MEMORY:
+		/* Once the status line is in, this is curl refusing a header line
+		 * over its own limit (100 KB): an answer too big, not our memory. */
+		if (t->header_bytes > 0) {
+			resp->error = HTTP_ERR_TOOBIG;
+			return -EFBIG;
+		}
 		resp->error = HTTP_ERR_OTHER;
 		return -ENOMEM;
 	case CURLE_PEER_FAILED_VERIFICATION:
