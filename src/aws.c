@@ -740,6 +740,64 @@ out:
 	return rc;
 }
 
+/* Answers small enough to be an error document are looked into. */
+#define AWS_ERROR_IN_200_MAX (64u << 10)
+
+static bool contains(const char *s, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+
+	for (size_t i = 0; i + k <= n; i++)
+		if (s[i] == needle[0] && memcmp(s + i, needle, k) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * An error document inside a 2xx answer: S3's <Error> root (never an
+ * object's own bytes: only answers that are S3's documents are looked at),
+ * or a JSON service's object with a top-level "__type".
+ */
+static bool error_in_200(const struct aws_request *req, const struct aws_response *resp)
+{
+	const char *b = resp->http.body.data, *end;
+	size_t n = resp->http.body.len;
+	bool found = false;
+
+	if (req->sink || !b || n == 0 || n > AWS_ERROR_IN_200_MAX)
+		return false;
+	end = b + n;
+	while (b < end && (*b == ' ' || *b == '\n' || *b == '\r' || *b == '\t'))
+		b++;
+	if (req->svc == AWS_SVC_S3) {
+		if (req->key && strcmp(req->op, "CopyObject") != 0 &&
+		    strcmp(req->op, "CompleteMultipartUpload") != 0 &&
+		    strcmp(req->op, "UploadPartCopy") != 0)
+			return false;
+		if ((size_t)(end - b) > 5 && strncmp(b, "<?xml", 5) == 0) {
+			const char *q = memchr(b, '>', (size_t)(end - b));
+
+			if (!q)
+				return false;
+			for (b = q + 1; b < end && (*b == ' ' || *b == '\n' || *b == '\r' ||
+						   *b == '\t'); b++)
+				;
+		}
+		return (size_t)(end - b) >= 7 && strncmp(b, "<Error", 6) == 0 &&
+		       (b[6] == '>' || b[6] == ' ');
+	}
+	if (json_protocol[req->svc].target && b < end && *b == '{' &&
+	    contains(b, (size_t)(end - b), "\"__type\"")) {
+		json_t *root = NULL;
+
+		if (jsonx_parse(resp->http.body.data, n, AWS_ERROR_IN_200_MAX, &root) == 0) {
+			found = json_is_string(json_object_get(root, "__type"));
+			json_decref(root);
+		}
+	}
+	return found;
+}
+
 /* One attempt: send, then read an error answer. Returns 0 or -errno. */
 static int attempt(struct aws_client *c, const struct aws_request *req,
 		   struct aws_response *resp, time_t now)
@@ -760,6 +818,12 @@ static int attempt(struct aws_client *c, const struct aws_request *req,
 		rc = -EACCES; /* no usable credentials */
 	} else if (rc == 0 && (resp->status < 200 || resp->status > 299)) {
 		aws_parse_error(req->svc, resp);
+		rc = aws_errno_for(resp->code, resp->status);
+	} else if (rc == 0 && error_in_200(req, resp)) {
+		resp->status = 500; /* retried and mapped as the 500 it is */
+		aws_parse_error(req->svc, resp);
+		if (!resp->code[0])
+			set_field(resp->code, sizeof(resp->code), "InternalError");
 		rc = aws_errno_for(resp->code, resp->status);
 	}
 	return rc;
@@ -903,12 +967,58 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct aws_res
 		log_debug("%s %s %s: %s: %s (HTTP %ld, request id %s)", svcname, req->op, path,
 			  resp->code, msg, resp->status,
 			  resp->request_id[0] ? resp->request_id : "-");
-	else
+	else {
 		log_error("%s %s %s: %s: %s (HTTP %ld, request id %s%s%s)", svcname, req->op,
 			  path, resp->code, msg, resp->status,
 			  resp->request_id[0] ? resp->request_id : "-", why ? "; gave up: " : "",
 			  why ? why : "");
+		resp->logged = true;
+	}
 	return rc;
+}
+
+/* Top-level members of the JSON answers awsfs reads, with their types. */
+static const struct {
+	const char *name;
+	json_type type;
+} json_shapes[] = {
+	/* DynamoDB */
+	{ "Item", JSON_OBJECT },
+	{ "Items", JSON_ARRAY },
+	{ "LastEvaluatedKey", JSON_OBJECT },
+	{ "TableNames", JSON_ARRAY },
+	{ "LastEvaluatedTableName", JSON_STRING },
+	{ "Table", JSON_OBJECT },
+	{ "Count", JSON_INTEGER },
+	{ "ScannedCount", JSON_INTEGER },
+	{ "Attributes", JSON_OBJECT }, /* and SQS's */
+	/* SQS */
+	{ "QueueUrls", JSON_ARRAY },
+	{ "QueueUrl", JSON_STRING },
+	{ "Messages", JSON_ARRAY },
+	{ "MessageId", JSON_STRING },
+	{ "Successful", JSON_ARRAY },
+	{ "Failed", JSON_ARRAY },
+	/* SSM */
+	{ "Parameter", JSON_OBJECT },
+	{ "Parameters", JSON_ARRAY },
+	{ "Version", JSON_INTEGER },
+	{ "Tier", JSON_STRING },
+	/* all */
+	{ "NextToken", JSON_STRING },
+};
+
+const char *aws_json_shape_error(const json_t *root)
+{
+	if (!json_is_object(root))
+		return "(the answer is not an object)";
+	for (size_t i = 0; i < sizeof(json_shapes) / sizeof(json_shapes[0]); i++) {
+		const json_t *v = json_object_get(root, json_shapes[i].name);
+
+		if (v && !json_is_null(v) && json_typeof(v) != json_shapes[i].type)
+			return json_shapes[i].name;
+	}
+	return NULL;
 }
 
 void aws_response_free(struct aws_response *resp)
@@ -922,6 +1032,7 @@ int aws_json_call(struct aws_client *c, enum aws_service svc, const char *op,
 	struct aws_response resp;
 	struct aws_request req;
 	struct buf payload;
+	const char *bad;
 	int rc;
 
 	*out = NULL;
@@ -948,6 +1059,13 @@ int aws_json_call(struct aws_client *c, enum aws_service svc, const char *op,
 				  op, path ? path : "-", strerror(-rc));
 		if (rc)
 			rc = -EIO;
+		if (!rc && (bad = aws_json_shape_error(*out))) {
+			log_error("%s %s %s: malformed JSON answer (%s of the wrong type)",
+				  aws_service_name(svc), op, path ? path : "-", bad);
+			json_decref(*out);
+			*out = NULL;
+			rc = -EIO;
+		}
 	}
 	aws_response_free(&resp);
 	buf_free(&payload);

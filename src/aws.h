@@ -100,16 +100,28 @@ struct aws_response {
 	char code[128];             /* AWS error code, "" on success */
 	char message[512];          /* AWS error message */
 	char request_id[128];
+	bool logged;                /* aws_call wrote an error line for this failure
+				     * (quiet_errors callers log only when not) */
 };
 
 /*
- * Perform req. Returns 0 on a 2xx answer, else the negative errno for the
+ * Perform req. Returns 0 on a 2xx answer (an error document inside a 200,
+ * which S3 sends for CopyObject and CompleteMultipartUpload, counts as a
+ * 500, as the SDKs treat it), else the negative errno for the
  * error (see aws_errno_for), with resp->code/message/request_id filled as far
  * as the answer allowed. resp is always initialized; release it with
  * aws_response_free whatever the result.
  */
 int aws_call(struct aws_client *c, const struct aws_request *req, struct aws_response *resp);
 void aws_response_free(struct aws_response *resp);
+
+/*
+ * Does a JSON service's answer have the shape AWS gives it? Every member
+ * AWS documents with a type (Items an array, Item an object, NextToken a
+ * string, ...) must have that type when present. Returns NULL when it does,
+ * else the first member that does not (a static string, for the log line).
+ */
+const char *aws_json_shape_error(const json_t *root);
 
 /*
  * A JSON-protocol call (DynamoDB JSON 1.0, SQS/SSM JSON 1.0/1.1): sends

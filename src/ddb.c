@@ -204,9 +204,11 @@ static int ddb_call(struct ddb *d, const char *op, const json_t *body, const cha
 	}
 	*out = json_loadb(resp.http.body.data ? resp.http.body.data : "{}",
 			  resp.http.body.len ? resp.http.body.len : 2, JSON_ALLOW_NUL, &jerr);
-	if (!*out || !json_is_object(*out)) {
-		log_error("dynamodb %s %s: malformed JSON answer (%s)", op, lp,
-			  *out ? "not an object" : jerr.text);
+	if (!*out || !json_is_object(*out) || aws_json_shape_error(*out)) {
+		log_error("dynamodb %s %s: malformed JSON answer (%s%s)", op, lp,
+			  !*out ? jerr.text : !json_is_object(*out) ? "not an object" :
+			  aws_json_shape_error(*out),
+			  *out && json_is_object(*out) ? " of the wrong type" : "");
 		json_decref(*out);
 		*out = NULL;
 		aws_response_free(&resp);
@@ -1228,6 +1230,7 @@ struct seg {
 	bool *cut;                  /* ddb_list_max reached (atomic) */
 	size_t toolong;
 	int rc;
+	struct log_capture log;     /* its error lines, written once by list_keys */
 };
 
 /* A key value's file name component; 0, -ENAMETOOLONG or a buf error. */
@@ -1326,9 +1329,12 @@ static void run_segment(struct seg *s)
 	    (json_object_set_new(body, "Segment", json_integer(s->segment)) ||
 	     json_object_set_new(body, "TotalSegments", json_integer(s->total))))
 		s->rc = -ENOMEM;
-	if (!s->rc)
+	if (!s->rc) {
+		log_capture_begin(&s->log);
 		s->rc = paginate_json(s->d->client, AWS_SVC_DYNAMODB, op, body, s->path,
 				      &paginate_ddb_scan, NULL, seg_page, s, NULL);
+		log_capture_end(&s->log);
+	}
 	json_decref(body);
 }
 
@@ -1377,6 +1383,15 @@ static int list_keys(struct ddb *d, const struct tinfo *t, const json_t *pk, con
 			pthread_join(tids[i], NULL);
 		else
 			run_segment(&segs[i]);
+	}
+	/* Segments failing alike say it once. */
+	for (unsigned i = 0; i < total; i++) {
+		bool said = false;
+
+		for (unsigned j = 0; j < i && !said; j++)
+			said = segs[j].log.n && strcmp(segs[j].log.line, segs[i].log.line) == 0;
+		if (!said)
+			log_capture_emit(&segs[i].log);
 	}
 	for (unsigned i = 0; i < total; i++) {
 		struct seg *s = &segs[i];
@@ -1811,8 +1826,8 @@ static int ddb_create(void *be, const char *path, mode_t mode, int flags, void *
 			: -ENOMEM;
 		break;
 	case P_BADNAME:
-		log_error("dynamodb %s: '%s' is no item name: a key value needs '%%' written "
-			  "as %%25, '/' as %%2F (awsfs(1), DYNAMODB)",
+		log_error("dynamodb create %s: '%s' is no item name: a key value is UTF-8 text "
+			  "with '%%' written as %%25, '/' as %%2F (awsfs(1), DYNAMODB)",
 			  logpath(path, lp, sizeof(lp)), p.name);
 		rc = -EINVAL;
 		break;

@@ -303,6 +303,12 @@ static int sqs_call(struct sqs *s, const char *op, json_t *body, const char *pat
 		if (rc) {
 			log_error("sqs %s %s: malformed JSON answer (%s)", op, path, strerror(-rc));
 			rc = -EIO;
+		} else if (aws_json_shape_error(*out)) {
+			log_error("sqs %s %s: malformed JSON answer (%s of the wrong type)", op, path,
+				  aws_json_shape_error(*out));
+			json_decref(*out);
+			*out = NULL;
+			rc = -EIO;
 		}
 	}
 	aws_response_free(&resp);
@@ -827,8 +833,8 @@ static int msg_hold(struct sqs_queue *q, json_t *j, uint64_t expires_ms, const c
 	long long ms;
 
 	if (!id || !rh || !json_is_string(body) || !id_is_file_name(id)) {
-		log_warn("sqs %s: a received message without a usable id, receipt handle or "
-			 "body was left in the queue", path);
+		log_warn("sqs ReceiveMessage %s: a received message without a usable id, receipt "
+			 "handle or body was left in the queue", path);
 		return 1;
 	}
 	m.id = strdup(id);

@@ -881,6 +881,12 @@ static int ssm_call(struct ssm *s, const char *op, const json_t *body, const cha
 		if (rc) {
 			log_error("ssm %s %s: malformed JSON answer (%s)", op, path, strerror(-rc));
 			rc = rc == -ENOMEM ? -ENOMEM : -EIO;
+		} else if (aws_json_shape_error(*out)) {
+			log_error("ssm %s %s: malformed JSON answer (%s of the wrong type)", op, path,
+				  aws_json_shape_error(*out));
+			json_decref(*out);
+			*out = NULL;
+			rc = -EIO;
 		}
 	}
 	util_wipe(resp.http.body.data, resp.http.body.len);
@@ -1084,8 +1090,9 @@ static int list_all(struct ssm *s, uint64_t started_ms)
 	pthread_mutex_lock(&s->lock);
 	if ((c.skipped || dups) && !s->warned_skipped) {
 		s->warned_skipped = true;
-		log_warn("ssm %s: %zu parameter name(s) have no place in the tree and are not "
-			 "shown (e.g. \"%s\"; a path needs a leading slash and no empty, \".\", "
+		log_warn("ssm DescribeParameters %s: %zu parameter name(s) have no place in the "
+			 "tree and are not shown (e.g. \"%.200s\"; a path needs a leading slash and "
+			 "no empty, \".\", "
 			 "\"..\" or '@' segment); %zu listed twice",
 			 SSM_LOG_ROOT, c.skipped, c.first_skipped ? c.first_skipped : "-", dups);
 	}
