@@ -272,7 +272,9 @@ static int folder_exists(struct s3 *s, const struct s3_loc *loc, const char *pat
 
 		rc = xml_parse(resp.http.body.data ? resp.http.body.data : "", resp.http.body.len,
 			       1000, &doc);
-		if (rc) {
+		if (rc || strcmp(xml_name(xml_root(doc)), "ListBucketResult") != 0) {
+			log_error("s3 ListObjectsV2 %s: malformed listing (%s)", path,
+				  rc ? strerror(-rc) : "not a ListBucketResult");
 			rc = -EIO;
 		} else if ((c = xml_child(xml_root(doc), "Contents"))) {
 			const char *k = xml_child_text(c, "Key");
@@ -287,6 +289,9 @@ static int folder_exists(struct s3 *s, const struct s3_loc *loc, const char *pat
 		} else {
 			rc = 0;
 		}
+	} else if (rc != -ENOENT && !resp.logged) {
+		log_error("s3 ListObjectsV2 %s: %s: %s (HTTP %ld, request id %s)", path, resp.code,
+			  resp.message, resp.status, resp.request_id[0] ? resp.request_id : "-");
 	}
 	aws_response_free(&resp);
 out:
@@ -589,12 +594,24 @@ static int lookup(struct s3 *s, const char *path, const struct s3_loc *loc, stru
 	return rc;
 }
 
+int s3_check_new_key(const char *op, const char *path, const struct s3_loc *loc)
+{
+	if (loc->key && !util_utf8_valid(loc->key, strlen(loc->key))) {
+		log_error("s3 %s %s: not a name S3 can store: keys are UTF-8 text", op, path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int s3_getattr(void *be, const char *path, struct stat *st)
 {
 	struct s3 *s = be;
 	struct s3_loc loc;
 	int rc = s3_path_map(s->opt.bucket, s->prefix, path, &loc);
 
+	if (rc == -ENAMETOOLONG)
+		log_error("s3 lookup %s: a name over %d bytes, or a key over S3's %d bytes",
+			  path, S3_NAME_MAX, S3_MAX_KEY);
 	if (rc)
 		return rc;
 	if (!loc.bucket) {
@@ -634,6 +651,7 @@ struct s3_dirh {
 	size_t n;          /* entries of the current page */
 	off_t base;        /* number of the page's first entry, from 0 */
 	size_t skipped_long;
+	size_t skipped_dots; /* keys naming "." or ".." */
 };
 
 static void ents_free(struct s3_dirh *d)
@@ -667,9 +685,12 @@ static int page_add(struct page_ctx *pc, const char *name, size_t len, const str
 {
 	struct s3_ent *e;
 
-	if (len == 0 || (len == 1 && name[0] == '.') ||
-	    (len == 2 && name[0] == '.' && name[1] == '.'))
+	if (len == 0)
 		return 0;
+	if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.')) {
+		pc->d->skipped_dots++;
+		return 0;
+	}
 	if (len > S3_NAME_MAX) {
 		pc->d->skipped_long++;
 		return 0;
@@ -717,8 +738,12 @@ static int list_page(void *arg, const struct xml_node *root, size_t *items, bool
 			continue;
 		name = key + plen;
 		len = strlen(name);
-		if (size)
-			util_parse_ll(size, 0, (long long)S3_MAX_OBJECT, &sz);
+		if (size && util_parse_ll(size, 0, (long long)S3_MAX_OBJECT, &sz) != 0) {
+			/* A listing that lies about sizes would show wrong files. */
+			log_error("s3 ListObjectsV2 %s: malformed listing page: Size \"%.32s\" is "
+				  "not a size", pc->d->path, size);
+			return -EIO;
+		}
 		if (lm)
 			util_parse_iso8601(lm, &t);
 		if (strchr(name, '/')) {
@@ -828,8 +853,11 @@ static int fetch_page(struct s3 *s, struct s3_dirh *d)
 	free(names);
 	free(sts);
 	if (d->done && d->skipped_long)
-		log_warn("s3 %s: %zu names longer than %d bytes are not shown", d->path,
-			 d->skipped_long, S3_NAME_MAX);
+		log_warn("s3 ListObjectsV2 %s: %zu names longer than %d bytes are not shown",
+			 d->path, d->skipped_long, S3_NAME_MAX);
+	if (d->done && d->skipped_dots)
+		log_warn("s3 ListObjectsV2 %s: %zu keys naming \".\" or \"..\" are not shown",
+			 d->path, d->skipped_dots);
 	return 0;
 }
 
@@ -930,6 +958,7 @@ static int s3_readdir_at(void *be, void *dh, off_t off, backend_fill_at_fn fill,
 		d->base = 0;
 		d->started = d->done = false;
 		d->skipped_long = 0;
+		d->skipped_dots = 0;
 		if (d->buckets) {
 			rc = fetch_buckets(s, d);
 		} else {

@@ -119,6 +119,9 @@ int s3_mkdir(void *be, const char *path, mode_t mode)
 		rc = -ENAMETOOLONG;
 		goto out;
 	}
+	rc = s3_check_new_key("mkdir", path, &loc);
+	if (rc)
+		goto out;
 	marker.bucket = loc.bucket;
 	marker.key = s3_dir_prefix(loc.key);
 	if (!marker.key) {
@@ -297,6 +300,8 @@ int s3_rename(void *be, const char *from, const char *to, unsigned int flags)
 	rc = s3_path_map(s->opt.bucket, s->prefix, from, &a);
 	if (!rc)
 		rc = s3_path_map(s->opt.bucket, s->prefix, to, &b);
+	if (!rc)
+		rc = s3_check_new_key("rename", to, &b);
 	if (rc)
 		goto out;
 	if (!a.bucket || !b.bucket || !*a.key || !*b.key) {
@@ -840,6 +845,10 @@ int s3_symlink(void *be, const char *target, const char *path)
 	if (!loc.bucket || !*loc.key) {
 		s3_loc_free(&loc);
 		return -EEXIST;
+	}
+	if ((rc = s3_check_new_key("symlink", path, &loc))) {
+		s3_loc_free(&loc);
+		return rc;
 	}
 	s3_meta_new(&m, S_IFLNK | 0777);
 	m.size = (off_t)strlen(target);

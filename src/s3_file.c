@@ -212,6 +212,11 @@ int s3_create(void *be, const char *path, mode_t mode, int flags, void **fh)
 		s3_loc_free(&loc);
 		return -EEXIST;
 	}
+	rc = s3_check_new_key("create", path, &loc);
+	if (rc) {
+		s3_loc_free(&loc);
+		return rc;
+	}
 	rc = s3_file_open(s, path, &loc, &f, &made);
 	s3_loc_free(&loc);
 	if (rc)

@@ -121,6 +121,9 @@ char *s3_dir_prefix(const char *key);
 /* Whether a bucket name from ListBuckets can be shown as a folder: not
  * empty, "." or "..", no '/', at most S3_NAME_MAX bytes. */
 bool s3_bucket_name_ok(const char *name);
+/* A key the user makes (create, mkdir, rename, symlink) must be UTF-8, as S3
+ * keys are: else -EINVAL and a log line naming op and path. */
+int s3_check_new_key(const char *op, const char *path, const struct s3_loc *loc);
 
 /* ---- snapshots (s3_snap.c) ---- */
 

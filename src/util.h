@@ -56,6 +56,10 @@ int util_parse_size(const char *s, uint64_t *out);
  * 0, -errno from open/read, or -EFBIG. */
 int util_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* Is s (n bytes) well-formed UTF-8 (no overlong forms, no surrogates, at
+ * most U+10FFFF)? NUL bytes are allowed; callers that refuse them check. */
+bool util_utf8_valid(const char *s, size_t n);
+
 /* Constant-time-ish zeroing of secret material before free. */
 void util_wipe(void *p, size_t n);
 /* strdup that survives NULL (returns NULL). */
