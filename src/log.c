@@ -55,10 +55,33 @@ int log_parse_level(const char *s, enum log_level *out)
 	return -EINVAL;
 }
 
+static __thread struct log_capture *capture;
+
+void log_capture_begin(struct log_capture *c)
+{
+	c->line[0] = '\0';
+	c->level = LOG_LVL_DEBUG;
+	c->n = 0;
+	c->prev = capture;
+	capture = c;
+}
+
+void log_capture_end(struct log_capture *c)
+{
+	capture = c->prev;
+}
+
+static void write_line(enum log_level level, const char *line);
+
+void log_capture_emit(const struct log_capture *c)
+{
+	if (c->n && c->level <= log_level)
+		write_line(c->level, c->line);
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
-	char line[2048];
+	char line[LOG_LINE_MAX];
 	va_list ap;
 
 	if (level > log_level)
@@ -66,6 +89,28 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	if (capture && level <= LOG_LVL_WARN) {
+		if (!capture->n || level < capture->level) {
+			memcpy(capture->line, line, sizeof(line));
+			capture->level = level;
+		}
+		capture->n++;
+		return;
+	}
+	write_line(level, line);
+}
+
+static void write_line(enum log_level level, const char *text)
+{
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
+	char line[LOG_LINE_MAX];
+
+	snprintf(line, sizeof(line), "%s", text);
+	/* Names and messages come from servers and users: a line break or an
+	 * escape sequence in one must not forge a line or drive a terminal. */
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	if (log_stderr) {
 		struct timespec ts;
 		struct tm tm;

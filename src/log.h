@@ -22,6 +22,23 @@ const char *log_level_name(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * Capture: while a capture is on in a thread, that thread's error and warn
+ * lines are held (the most severe first one kept, the rest counted) instead
+ * of written; log_capture_emit writes the kept line. For work split over
+ * threads (a parallel scan) that fails the same way in each: one line.
+ */
+#define LOG_LINE_MAX 2048
+struct log_capture {
+	char line[LOG_LINE_MAX];
+	enum log_level level;
+	size_t n; /* lines held */
+	struct log_capture *prev; /* the capture it stands in for (nesting) */
+};
+void log_capture_begin(struct log_capture *c);
+void log_capture_end(struct log_capture *c);
+void log_capture_emit(const struct log_capture *c);
+
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_notice(...) log_msg(LOG_LVL_NOTICE, __VA_ARGS__)

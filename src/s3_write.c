@@ -45,6 +45,7 @@ struct s3_mpu {
 	pthread_cond_t cond;
 	unsigned running;          /* protected by lock */
 	int err;                   /* first part failure; protected by lock */
+	char errline[LOG_LINE_MAX];/* its log line, written by the upload's end */
 };
 
 unsigned s3_plan_parts(uint64_t size, uint64_t min_part, uint64_t *part_size)
@@ -443,9 +444,13 @@ static void part_run(struct s3_job *job)
 	struct aws_response resp;
 	struct xml_doc *doc = NULL;
 	char *data = NULL, *etag = NULL;
+	struct log_capture *cap = malloc(sizeof(*cap));
 	struct buf q;
 	int rc;
 
+	/* A part's failure is told once, by the end of the upload or copy. */
+	if (cap)
+		log_capture_begin(cap);
 	buf_init(&q, 4096);
 	rc = upload_query(&q, pj->idx + 1, mpu->upload_id);
 	if (rc)
@@ -502,6 +507,17 @@ done:
 		etag = NULL;
 	} else if (!mpu->err) {
 		mpu->err = rc;
+		if (cap && cap->n)
+			snprintf(mpu->errline, sizeof(mpu->errline), "%s", cap->line);
+		else
+			snprintf(mpu->errline, sizeof(mpu->errline), "s3 %s %s: %s", req.op,
+				 pj->path, strerror(-rc));
+	}
+	if (cap) {
+		log_capture_end(cap);
+		if (rc == 0)
+			log_capture_emit(cap); /* warnings of a part that went through */
+		free(cap);
 	}
 	mpu->running--;
 	pthread_cond_broadcast(&mpu->cond);
@@ -862,7 +878,8 @@ static int upload_multipart(struct s3 *s, struct s3_file *f)
 	return rc;
 }
 
-int s3_file_upload(struct s3 *s, struct s3_file *f)
+static int file_upload(struct s3 *s, struct s3_file *f, char *why, size_t whylen,
+		       bool *failed)
 {
 	char *body = NULL;
 	struct stat st;
@@ -930,14 +947,47 @@ int s3_file_upload(struct s3 *s, struct s3_file *f)
 fail:
 	if (f->mpu) {
 		mpu_wait(f->mpu);
+		pthread_mutex_lock(&f->mpu->lock);
+		if (f->mpu->err)
+			snprintf(why, whylen, "%s", f->mpu->errline);
+		pthread_mutex_unlock(&f->mpu->lock);
 		mpu_abort(s, &f->loc, f->path, f->mpu->upload_id);
 		mpu_free(f->mpu);
 		f->mpu = NULL;
 	}
 	f->failed = true;
-	log_error("s3 %s: upload failed (%s); what was written is kept in %s", f->path,
-		  strerror(-rc), f->staging ? f->staging : "(no staging file)");
+	*failed = true;
 	return rc == -ENOMEM ? rc : -EIO;
+}
+
+/*
+ * Upload f. A failure writes one line: why (the request's own error line,
+ * held while uploading) and where the data is kept.
+ */
+int s3_file_upload(struct s3 *s, struct s3_file *f)
+{
+	struct log_capture *cap = malloc(sizeof(*cap));
+	char why[LOG_LINE_MAX] = "";
+	bool failed = false;
+	int rc;
+
+	if (cap)
+		log_capture_begin(cap);
+	rc = file_upload(s, f, why, sizeof(why), &failed);
+	if (cap)
+		log_capture_end(cap);
+	if (failed) {
+		if (!why[0] && cap && cap->n)
+			snprintf(why, sizeof(why), "%s", cap->line);
+		if (!why[0])
+			snprintf(why, sizeof(why), "%s", strerror(-rc));
+		log_error("s3 %s: upload failed (%s); what was written is kept in %s", f->path,
+			  why, f->staging ? f->staging : "(no staging file)");
+	} else if (cap) {
+		log_capture_emit(cap);
+	}
+	free(cap);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -995,8 +1045,10 @@ static int copy_multipart(struct s3 *s, const struct s3_loc *src, const struct s
 	}
 	while (mpu->running)
 		pthread_cond_wait(&mpu->cond, &mpu->lock);
-	if (!rc)
+	if (!rc && mpu->err) {
 		rc = mpu->err;
+		log_error("%s", mpu->errline);
+	}
 	pthread_mutex_unlock(&mpu->lock);
 	if (!rc)
 		rc = mpu_complete(s, dst, path, mpu, nparts);
