@@ -541,6 +541,29 @@ class Stall:
         self.seconds = seconds
 
 
+class Rewrite:
+    """Forward, then hand the real answer to ``fn(status, headers, body)``
+    (headers: [(name, value)] without hop-by-hop ones and without
+    Content-Length), which returns a ``RawAnswer`` to send instead.  For
+    answers that are malformed on purpose (cut, retyped, padded)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+
+class RawAnswer:
+    """An answer sent as given: ``content_length`` None announces the body's
+    own length, an int announces that (a lie when it differs); ``close``
+    closes the connection after it (always, when the length lies)."""
+
+    def __init__(self, status, headers=(), body=b"", content_length=None, close=True):
+        self.status = status
+        self.headers = list(headers)
+        self.body = body
+        self.content_length = content_length
+        self.close = close
+
+
 class RequestInfo:
     """What a fault hook sees of one request (already verified)."""
 
@@ -686,6 +709,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 if isinstance(action, Truncate):
                     self._forward(target, headers, body, commit, cut=action.keep)
                     return
+                if isinstance(action, RawAnswer):
+                    commit(action.status, error_code="Raw")
+                    self._send_raw(action)
+                    return
+                if isinstance(action, Rewrite):
+                    self._forward_rewrite(target, headers, body, commit, action.fn)
+                    return
             self._forward(target, headers, body, commit)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
@@ -798,6 +828,39 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.upstream.close()
             self.upstream = None
         return resp.status
+
+
+    def _send_raw(self, answer):
+        self.send_response_only(answer.status)
+        for name, value in answer.headers:
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        n = len(answer.body) if answer.content_length is None else answer.content_length
+        self.send_header("Content-Length", str(n))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer.body)
+        self.wfile.flush()
+        if answer.close or n != len(answer.body):
+            self.close_connection = True
+
+    def _forward_rewrite(self, target, headers, body, commit, fn):
+        # The whole answer is read, then rewritten by the hook.
+        try:
+            resp = self._upstream_request(target, headers, body)
+        except OSError as e:
+            commit(502, "", "UpstreamFailed", str(e))
+            self.close_connection = True
+            return
+        data = resp.read()
+        rh = [(n, v) for n, v in resp.getheaders()
+              if n.lower() not in HOP_BY_HOP and n.lower() != "content-length"]
+        answer = fn(resp.status, rh, data)
+        commit(answer.status, error_code="Rewritten")
+        if self.upstream is not None and resp.will_close:
+            self.upstream.close()
+            self.upstream = None
+        self._send_raw(answer)
 
 
 class _Server(http.server.ThreadingHTTPServer):
