@@ -87,6 +87,8 @@ static int route(const char *path, struct route *r)
 	size_t len;
 
 	memset(r, 0, sizeof(*r));
+	if (!path)
+		return -ENOENT; /* an open file already removed (hard_remove) */
 	if (path[0] != '/')
 		return -EINVAL;
 	if (c->single.ops && strncmp(name, FS_CONTROL_DIR, strlen(FS_CONTROL_DIR)) != 0) {
@@ -171,6 +173,12 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *fc)
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	fc->use_ino = 0;
+	/* rm of a file still open (or whose release is still on its way, as
+	 * after every close) removes it: libfuse would otherwise rename it to
+	 * .fuse_hiddenN, a copy in S3 and EPERM where rename is not offered
+	 * (an SQS message read and removed at once). Ops on its handle get a
+	 * NULL path, which route() answers. */
+	fc->hard_remove = 1;
 	fc->entry_timeout = c->attr_timeout;
 	fc->attr_timeout = c->attr_timeout;
 	fc->negative_timeout = 0;
