@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@
 #define MAIN_MAX_THREADS 64
 #define CURL_ERROR_SIZE_FOR_PROBE 256
 #define MAIN_CACHE_FREE_FLOOR (1ull << 30) /* cache_dir leaves 1 GiB free */
+#define MAIN_MMAP_THRESHOLD (1 << 20)      /* malloc: 1 MiB and up is mmap'd */
 
 /* Before daemonizing, errors go to stderr whatever the log target. */
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -196,6 +198,13 @@ int main(int argc, char *argv[])
 	char err[512];
 	int rc;
 
+#ifdef M_MMAP_THRESHOLD
+	/* Part and read-ahead buffers (MiBs) come from mmap and go back to the
+	 * system when freed. glibc would raise its threshold after the first
+	 * free and keep them in each thread's arena: RSS would grow by a part
+	 * size per worker after the first large upload. */
+	mallopt(M_MMAP_THRESHOLD, MAIN_MMAP_THRESHOLD);
+#endif
 	/* An allocated copy, so that config options can be inserted. */
 	for (int i = 0; i < argc; i++)
 		if (fuse_opt_add_arg(&args, argv[i]))
