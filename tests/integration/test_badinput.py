@@ -475,3 +475,35 @@ def test_bad_input(row, mount, proxy, boto):
     assert m.alive()
     assert row.service in os.listdir(root)
     assert isinstance(os.listdir(os.path.join(root, row.service)), list)
+
+
+def test_rm_of_an_open_file_removes_it(mount, proxy, boto):
+    """rm while a file is open (and after every close, whose release the
+    kernel sends later) removes it: no .fuse_hidden copy in S3, no EPERM
+    for an SQS message read and removed at once (the consumer loop)."""
+    seed(boto, "s3")
+    url = boto.sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+    for i in range(20):
+        boto.sqs.send_message(QueueUrl=url, MessageBody="m%d" % i)
+    m = mount("-o", "services=s3,sqs")
+    p = os.path.join(m.path, S("top.txt"))
+    with open(p, "rb") as f:
+        os.unlink(p)
+        assert not os.path.exists(p)
+    keys = sorted(o["Key"] for o in boto.s3.list_objects_v2(Bucket=BUCKET)["Contents"])
+    assert keys == ["dir/a.txt", "dir/b.txt"]
+    assert proxy.count("s3", "CopyObject") == 0
+    d = os.path.join(m.path, "sqs", QUEUE, "messages")
+    done = 0
+    while done < 20:
+        names = os.listdir(d)
+        assert names, "messages lost: %d of 20 removed" % done
+        for n in names:
+            with open(os.path.join(d, n), "rb") as f:
+                assert f.read().startswith(b"m")
+            os.unlink(os.path.join(d, n))  # at once: the release may not be in yet
+            done += 1
+    assert [ln for ln in log_lines(m)] == []
+    a = boto.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert int(a["ApproximateNumberOfMessages"]) + int(
+        a["ApproximateNumberOfMessagesNotVisible"]) == 0
