@@ -1436,7 +1436,7 @@ static int open_file(struct sqs *s, const char *path, int flags, void **fh)
 	case SK_SEND:
 	case SK_SEND_LINES:
 		if (acc == O_RDONLY) {
-			log_error("sqs %s: write-only: a message is sent by writing to it "
+			log_error("sqs open %s: write-only: a message is sent by writing to it "
 				  "(messages are read from %s/messages/)", p.logpath, p.queue);
 			return -EPERM;
 		}
@@ -1444,7 +1444,7 @@ static int open_file(struct sqs *s, const char *path, int flags, void **fh)
 	case SK_ATTRS:
 	case SK_MSG:
 		if (acc != O_RDONLY) {
-			log_error("sqs %s: read-only%s", p.logpath,
+			log_error("sqs open %s: read-only%s", p.logpath,
 				  p.kind == SK_MSG ? ": send messages by writing to send or "
 						     "send-lines" : "");
 			return -EPERM;

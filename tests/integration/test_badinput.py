@@ -67,6 +67,7 @@ def seed(boto, service, big=False):
     elif service == "sqs":
         url = boto.sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
         boto.sqs.send_message(QueueUrl=url, MessageBody="keep me")
+        boto.sqs.create_queue(QueueName="q256", Attributes={"MaximumMessageSize": "262144"})
     elif service == "ssm":
         boto.ssm.put_parameter(Name="/app/db", Value="postgres://db", Type="String")
         boto.ssm.put_parameter(Name="/app/key", Value="s3cr3t-value", Type="SecureString")
@@ -382,6 +383,12 @@ ROWS = [
     Row("sqs-send-message-over-1-mib", "sqs", None,
         write_at(b"m" * ((1 << 20) + 1), "sqs", QUEUE, "send"), errno.EFBIG, "send",
         r"MaximumMessageSize"),
+    Row("sqs-send-message-over-256-kib-queue", "sqs", None,
+        write_at(b"m" * (256 * 1024 + 1), "sqs", "q256", "send"), errno.EFBIG, "send",
+        r"MaximumMessageSize \(262144 bytes\)"),
+    Row("sqs-malformed-json-to-attributes", "sqs", None,
+        write_at(b'{"VisibilityTimeout": ', "sqs", QUEUE, "attributes.json"), errno.EPERM,
+        "open", r"attributes.json: read-only"),
     Row("sqs-server-closes-on-send", "sqs", nth("sqs", "SendMessage", 1, DROP),
         write_at(b"hello", "sqs", QUEUE, "send"), EIO, "SendMessage", r"NetworkError"),
 
