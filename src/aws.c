@@ -908,6 +908,7 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct aws_res
 			  path, resp->code, msg, resp->status,
 			  resp->request_id[0] ? resp->request_id : "-", why ? "; gave up: " : "",
 			  why ? why : "");
+	resp->logged = !req->quiet_errors || why;
 	return rc;
 }
 

@@ -191,7 +191,7 @@ static int ddb_call(struct ddb *d, const char *op, const json_t *body, const cha
 	rc = aws_call(d->client, &req, &resp);
 	buf_free(&payload);
 	if (rc) {
-		if (quiet && rc != -ENOENT)
+		if (quiet && rc != -ENOENT && !resp.logged)
 			log_error("dynamodb %s %s: %s: %s (HTTP %ld, request id %s)", op, lp,
 				  resp.code, resp.message, resp.status,
 				  resp.request_id[0] ? resp.request_id : "-");

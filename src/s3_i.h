@@ -210,6 +210,8 @@ struct s3_file {
 	bool failed;                   /* an upload failed: keep the staging file */
 	bool unlinked;                 /* removed while open: never upload */
 	bool sequential;               /* every write so far continued the last */
+	bool stream_failed;            /* the upload begun while writing gave up:
+					* no more attempts until flush */
 	off_t seq_end;
 	struct s3_meta meta;           /* what the next upload stores */
 	bool meta_known;
