@@ -21,6 +21,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "mime.h"
 #include "paginate.h"
 #include "s3_i.h"
 #include "util.h"
@@ -1086,6 +1087,7 @@ static void s3_destroy(void *be)
 	free((char *)s->opt.storage_class);
 	free(s->sse_kms_header);
 	free(s->storage_class_header);
+	mime_free(s->mime);
 	free(s->prefix);
 	free(s->staging_dir);
 	free(s);
@@ -1126,6 +1128,29 @@ static int dup_opt(const char **dst, const char *src)
 {
 	*dst = src ? strdup(src) : NULL;
 	return src && !*dst ? -ENOMEM : 0;
+}
+
+/* The Content-Type table for new objects. A missing default file only
+ * turns guessing off (a minimal system); a file the user named must load. */
+static int load_mime(struct s3 *s, const char *file)
+{
+	int rc;
+
+	if (!file || !*file || strcmp(file, "none") == 0)
+		return 0;
+	rc = mime_load(file, &s->mime);
+	if (rc == -ENOENT && strcmp(file, S3_DEFAULT_MIME_TYPES) == 0) {
+		log_info("s3: no %s: new objects get no Content-Type", file);
+		return 0;
+	}
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc) {
+		log_error("mime_types=%s: %s", file, strerror(-rc));
+		return -EINVAL;
+	}
+	log_debug("s3: %zu Content-Types from %s", mime_count(s->mime), file);
+	return 0;
 }
 
 int s3_new(struct aws_client *client, const struct fs_config *cfg, const struct s3_options *opt,
@@ -1203,6 +1228,10 @@ int s3_new(struct aws_client *client, const struct fs_config *cfg, const struct 
 		if (!s->storage_class_header)
 			goto fail;
 	}
+	rc = load_mime(s, opt->mime_types);
+	if (rc)
+		goto fail;
+	rc = -ENOMEM;
 	s->snap = s3_snap_new(S3_SNAP_TTL_MS, S3_SNAP_MAX_ENTRIES);
 	if (!s->snap)
 		goto fail;

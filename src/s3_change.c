@@ -19,6 +19,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "mime.h"
 #include "paginate.h"
 #include "s3_i.h"
 #include "util.h"
@@ -76,6 +77,19 @@ int s3_unlink(void *be, const char *path)
 		s3_note_gone(s, &loc);
 	s3_loc_free(&loc);
 	return rc;
+}
+
+int s3_meta_guess_type(const struct s3 *s, struct s3_meta *m, const char *key)
+{
+	const char *type;
+
+	if (m->content_type || !s->mime)
+		return 0;
+	type = mime_lookup(s->mime, key);
+	if (!type)
+		return 0; /* S3 then says binary/octet-stream */
+	m->content_type = strdup(type);
+	return m->content_type ? 0 : -ENOMEM;
 }
 
 /* The metadata a new object or marker gets: the caller's owner, now. */

@@ -221,7 +221,9 @@ int s3_create(void *be, const char *path, mode_t mode, int flags, void **fh)
 	s3_meta_free(&f->meta);
 	s3_meta_new(&f->meta, S_IFREG | (mode & 07777));
 	f->meta_known = true;
-	rc = s3_file_stage(s, f);
+	rc = s3_meta_guess_type(s, &f->meta, f->loc.key);
+	if (rc == 0)
+		rc = s3_file_stage(s, f);
 	if (rc == 0) {
 		if (f->fd >= 0 && ftruncate(f->fd, 0) != 0)
 			rc = -errno;

@@ -186,6 +186,7 @@ struct s3 {
 	uint64_t buckets_fetched_ms;   /* protected by lock; 0: never */
 	char *sse_kms_header;          /* "x-amz-server-side-encryption-aws-kms-key-id: K" */
 	char *storage_class_header;    /* "x-amz-storage-class: C" */
+	struct mime_table *mime;       /* Content-Type of new objects, or NULL */
 };
 
 struct s3_bucket {
@@ -275,6 +276,9 @@ int s3_statfs(void *be, const char *path, struct statvfs *st);
 int s3_delete_key(struct s3 *s, const char *bucket, const char *key, const char *path);
 /* The metadata of a new object or marker: the caller's owner, now. */
 void s3_meta_new(struct s3_meta *m, mode_t mode);
+/* A new object's Content-Type from its key's extension when m has none.
+ * 0 or -ENOMEM. */
+int s3_meta_guess_type(const struct s3 *s, struct s3_meta *m, const char *key);
 int s3_unlink(void *be, const char *path);
 int s3_mkdir(void *be, const char *path, mode_t mode);
 int s3_rmdir(void *be, const char *path);

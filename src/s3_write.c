@@ -643,6 +643,9 @@ static int ensure_meta(struct s3 *s, struct s3_file *f)
 		if (rc && rc != -ENOENT)
 			return rc;
 	}
+	rc = s3_meta_guess_type(s, &f->meta, f->loc.key);
+	if (rc)
+		return rc;
 	f->meta_known = true;
 	return 0;
 }
