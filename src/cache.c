@@ -546,6 +546,28 @@ void cache_drop(struct cache *c, const char *path)
 	free(parent);
 }
 
+void cache_forget(struct cache *c, enum aws_service svc, enum cache_kind kind, const char *path)
+{
+	struct entry *e;
+
+	(void)svc;
+	pthread_mutex_lock(&c->lock);
+	e = *slot_of(c, kind, path);
+	if (e)
+		entry_remove(c, e);
+	pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t cache_mem_cap(const struct cache *c)
+{
+	return c->opts.mem_bytes;
+}
+
+bool cache_has_disk(const struct cache *c)
+{
+	return c->dir != NULL;
+}
+
 long cache_invalidate(struct cache *c, const char *pattern)
 {
 	size_t plen = strlen(pattern), n = 0, cap = 0;

@@ -107,6 +107,14 @@ int cache_renew(struct cache *c, enum aws_service svc, enum cache_kind kind, con
  * the listing of its parent folder. */
 void cache_drop(struct cache *c, const char *path);
 
+/* Drop the one entry (svc, kind, path), without calling the changed hook:
+ * the mount changed it itself and says what it is now. */
+void cache_forget(struct cache *c, enum aws_service svc, enum cache_kind kind, const char *path);
+
+/* The memory cap (cache_mem) and whether a disk layer (cache_dir) is in use. */
+uint64_t cache_mem_cap(const struct cache *c);
+bool cache_has_disk(const struct cache *c);
+
 /*
  * CloudFront-style invalidation: "/s3/b/logs/x.txt" drops that path; a
  * pattern ending in '*' drops everything whose path starts with the text
