@@ -24,7 +24,6 @@
 #include "util.h"
 
 #define CACHE_INITIAL_BUCKETS 1024u
-#define CACHE_ENTRY_OVERHEAD 128u /* bytes counted per entry beyond path and data */
 
 struct entry {
 	struct entry *hnext;          /* hash chain */
@@ -41,6 +40,11 @@ struct entry {
 	uint64_t expires_ms;
 	uint64_t ttl_ms;
 };
+
+/* What cache_mem counts of an entry must be what it costs: the record and
+ * the allocator's headers of its three blocks, not just the bytes. */
+_Static_assert(sizeof(struct entry) + 3 * 16 <= CACHE_ENTRY_OVERHEAD,
+	       "CACHE_ENTRY_OVERHEAD undercounts an entry");
 
 struct svc_counters {
 	uint64_t hits, misses, revalidations, evictions;

@@ -30,6 +30,9 @@ enum cache_kind {
 	CACHE_NKINDS
 };
 
+/* Bytes counted against cache_mem per entry beyond its path and data. */
+#define CACHE_ENTRY_OVERHEAD 288u
+
 /* cache_put flags */
 #define CACHE_NEGATIVE 0x1 /* the name does not exist */
 #define CACHE_NO_DISK 0x2  /* never write this entry to the disk cache */

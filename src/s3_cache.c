@@ -4,8 +4,10 @@
  * Keys are mount paths "/s3/BUCKET/KEY" ("/s3/BUCKET" for a bucket's root)
  * whatever the mount form, so one .awsfs/invalidate pattern reaches them:
  *   CACHE_ATTR "/s3/b/k"   a struct stat; validator: the object's ETag
- *                          (folders: S3C_DIR_TAG, never revalidated); or
- *                          negative (the name does not exist);
+ *                          (S3C_LISTED before it when a listing brought it:
+ *                          then without metadata, so replaced by a HEAD, not
+ *                          renewed; folders: S3C_DIR_TAG, never revalidated);
+ *                          or negative (the name does not exist);
  *   CACHE_LIST "/s3/b/dir" a listing that reached its end (s3_list_* format
  *                          below, validator S3C_LIST_TAG): it answers readdir,
  *                          and lookups of names it lacks with "absent";
@@ -309,6 +311,10 @@ int s3c_lookup(struct s3 *s, const char *cpath, struct stat *st, char *etag, siz
 		memcpy(st, hit.data, sizeof(*st));
 		if (cs == CACHE_FRESH) {
 			rc = 0;
+		} else if (hit.etag[0] == S3C_LISTED) {
+			/* A listing's attributes lack the object's metadata: a
+			 * 304 could not renew them, a plain HEAD replaces them. */
+			snprintf(etag, etaglen, "%s", hit.etag + 1);
 		} else if (strcmp(hit.etag, S3C_DIR_TAG) != 0 && hit.etag[0]) {
 			snprintf(etag, etaglen, "%s", hit.etag);
 			rc = 2;
@@ -408,9 +414,11 @@ void s3c_list_page(struct s3 *s, const char *dir, uint64_t gen, const struct s3_
 		return; /* the mount changed something since: its entries stand */
 	for (size_t i = 0; i < n; i++) {
 		char *p = s3c_child(dir, ents[i].name);
+		char tag[130];
 
+		snprintf(tag, sizeof(tag), "%c%s", S3C_LISTED, ents[i].etag ? ents[i].etag : "");
 		if (p)
-			s3c_put_attr(s, p, &ents[i].st, ents[i].etag, -1);
+			s3c_put_attr(s, p, &ents[i].st, ents[i].etag ? tag : NULL, -1);
 		free(p);
 	}
 }
@@ -660,9 +668,13 @@ static bool attr_agrees(struct cache *c, const char *cpath, const char *etag)
 	struct cache_hit a;
 	bool ok = true;
 
+	const char *t;
+
 	if (cache_get(c, AWS_SVC_S3, CACHE_ATTR, cpath, &a) == CACHE_FRESH && !a.negative &&
-	    a.etag[0] && etag[0] && strcmp(a.etag, etag) != 0)
-		ok = false;
+	    a.etag[0] && etag[0]) {
+		t = a.etag[0] == S3C_LISTED ? a.etag + 1 : a.etag;
+		ok = strcmp(t, S3C_DIR_TAG) == 0 || strcmp(t, etag) == 0;
+	}
 	free(a.data);
 	return ok;
 }

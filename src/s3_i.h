@@ -128,6 +128,7 @@ struct s3;
 
 #define S3C_DIR_TAG "dir"            /* a folder's validator: never revalidated */
 #define S3C_LIST_TAG "list"          /* a listing's: refetched, never revalidated */
+#define S3C_LISTED '~'               /* before the ETag of attributes a listing brought */
 #define S3C_DATA_MAX (1u << 20)      /* whole objects kept in memory up to this */
 #define S3C_DATA_MAX_DISK (8u << 20) /* ... and with cache_dir */
 
