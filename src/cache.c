@@ -610,6 +610,27 @@ long cache_invalidate(struct cache *c, const char *pattern)
 		entry_remove(c, e);
 		dropped++;
 	}
+	if (!prefix) {
+		/* The folder's listing holds what it knew of the path (an S3
+		 * object's size): it goes too, as "/a/b/" or "/a/b". */
+		char *parent = strdup(pattern), *slash;
+
+		if (parent && (slash = strrchr(parent, '/')) && slash != parent) {
+			struct entry *e;
+
+			slash[1] = '\0';
+			if ((e = *slot_of(c, CACHE_LIST, parent))) {
+				entry_remove(c, e);
+				dropped++;
+			}
+			slash[0] = '\0';
+			if ((e = *slot_of(c, CACHE_LIST, parent))) {
+				entry_remove(c, e);
+				dropped++;
+			}
+		}
+		free(parent);
+	}
 	pthread_mutex_unlock(&c->lock);
 	for (size_t i = 0; i < n; i++) {
 		c->changed(c->changed_arg, paths[i]);

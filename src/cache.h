@@ -122,7 +122,9 @@ bool cache_has_disk(const struct cache *c);
  * CloudFront-style invalidation: "/s3/b/logs/x.txt" drops that path; a
  * pattern ending in '*' drops everything whose path starts with the text
  * before the '*', across '/' ("/s3/b/logs/" then '*' drops the folder's
- * whole subtree, "/" then '*' everything). A '*' elsewhere is -EINVAL. Returns
+ * whole subtree, "/" then '*' everything). An exact path also drops the
+ * CACHE_LIST of its folder ("/s3/b/logs/" and "/s3/b/logs"), which holds
+ * what the listing said of it. A '*' elsewhere is -EINVAL. Returns
  * the number of entries dropped (>= 0) or -EINVAL. Calls the changed hook
  * for each path dropped.
  */

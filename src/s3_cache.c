@@ -8,10 +8,10 @@
  *                          then without metadata, so replaced by a HEAD, not
  *                          renewed; folders: S3C_DIR_TAG, never revalidated);
  *                          or negative (the name does not exist);
- *   CACHE_LIST "/s3/b/dir" a listing that reached its end (s3_list_* format
+ *   CACHE_LIST "/s3/b/dir/" a listing that reached its end (s3_list_* format
  *                          below, validator S3C_LIST_TAG): it answers readdir,
  *                          and lookups of names it lacks with "absent";
- *   CACHE_LIST "/s3"       the bucket list's freshness (the list is s3.c's);
+ *   CACHE_LIST "/s3/"      the bucket list's freshness (the list is s3.c's);
  *   CACHE_DATA "/s3/b/k"   a small object's bytes, the ETag as validator.
  * The mount's own changes update these at once (read-your-writes), under
  * s3.list_lock so two changes in one folder never lose each other, and bump
@@ -29,6 +29,14 @@
 #include "util.h"
 
 #define S3C_ROOT "/s3"
+#define S3C_KEY_MAX (S3_MAX_KEY + 600)
+
+/* A folder's listing lives at its path and a '/': "/s3/b/logs/" then '*'
+ * (CloudFront's "everything under logs/") reaches it. */
+static void lkey(const char *dir, char *out, size_t size)
+{
+	snprintf(out, size, "%s/", dir);
+}
 #define S3C_LIST_UPDATE_MAX (1u << 20) /* larger listings are dropped, not edited */
 
 /* ------------------------------------------------------------------ */
@@ -299,7 +307,7 @@ int s3c_lookup(struct s3 *s, const char *cpath, struct stat *st, char *etag, siz
 	struct cache_hit hit;
 	enum cache_state cs;
 	const char *name;
-	char *dir;
+	char *dir, key[S3C_KEY_MAX];
 	int rc = 1;
 
 	if (etaglen)
@@ -328,7 +336,8 @@ int s3c_lookup(struct s3 *s, const char *cpath, struct stat *st, char *etag, siz
 	/* A complete listing of the folder answers too. */
 	if (split_parent(cpath, &dir, &name))
 		return 1;
-	cs = cache_get(c, AWS_SVC_S3, CACHE_LIST, dir, &hit);
+	lkey(dir, key, sizeof(key));
+	cs = cache_get(c, AWS_SVC_S3, CACHE_LIST, key, &hit);
 	if (cs == CACHE_FRESH && hit.data) {
 		int found = s3_list_find(s->cfg, hit.data, hit.len, name, st);
 
@@ -368,8 +377,7 @@ void s3c_changed(struct s3 *s, const char *cpath)
 	if (!s->cfg->cache)
 		return;
 	/* Every layer forgets the old version, the kernel's too (the hook). */
-	cache_invalidate(s->cfg->cache, cpath);
-	cache_drop(s->cfg->cache, cpath); /* the folder's listing has its size */
+	cache_invalidate(s->cfg->cache, cpath); /* (the folder's listing too: its size) */
 }
 
 /* ------------------------------------------------------------------ */
@@ -389,13 +397,15 @@ uint64_t s3c_list_gen(struct s3 *s)
 int s3c_list_get(struct s3 *s, const char *dir, struct s3_ent **ents, size_t *n)
 {
 	struct cache_hit hit;
+	char key[S3C_KEY_MAX];
 	int rc = 1;
 
 	*ents = NULL;
 	*n = 0;
 	if (!s->cfg->cache)
 		return 1;
-	if (cache_get(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, dir, &hit) == CACHE_FRESH &&
+	lkey(dir, key, sizeof(key));
+	if (cache_get(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, key, &hit) == CACHE_FRESH &&
 	    hit.data)
 		rc = s3_list_decode(s->cfg, hit.data, hit.len, ents, n) == 0 ? 0 : 1;
 	free(hit.data);
@@ -426,13 +436,15 @@ void s3c_list_page(struct s3 *s, const char *dir, uint64_t gen, const struct s3_
 void s3c_list_done(struct s3 *s, const char *dir, uint64_t gen, const struct buf *recs)
 {
 	struct buf sealed;
+	char key[S3C_KEY_MAX];
 
 	if (!s->cfg->cache)
 		return;
 	buf_init(&sealed, recs->max + 4 * recs->max / S3L_FIXED + 8);
 	pthread_mutex_lock(&s->list_lock);
+	lkey(dir, key, sizeof(key));
 	if (s->list_gen == gen && s3_list_seal(recs, &sealed) == 0)
-		cache_put(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, dir, sealed.data, sealed.len,
+		cache_put(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, key, sealed.data, sealed.len,
 			  S3C_LIST_TAG, 0, -1, 0);
 	pthread_mutex_unlock(&s->list_lock);
 	buf_free(&sealed);
@@ -455,13 +467,16 @@ static void list_edit_locked(struct s3 *s, const char *dir, const char *name,
 {
 	struct cache *c = s->cfg->cache;
 	struct cache_hit hit;
-	enum cache_state cs = cache_get(c, AWS_SVC_S3, CACHE_LIST, dir, &hit);
+	char key[S3C_KEY_MAX];
+	enum cache_state cs;
 	struct s3_ent *v = NULL;
 	struct buf recs, sealed;
 	size_t n = 0;
 	bool put = false, done = false;
 	int rc = -1;
 
+	lkey(dir, key, sizeof(key));
+	cs = cache_get(c, AWS_SVC_S3, CACHE_LIST, key, &hit);
 	if (cs == CACHE_MISS)
 		return;
 	buf_init(&recs, 2 * S3C_LIST_UPDATE_MAX);
@@ -485,10 +500,10 @@ static void list_edit_locked(struct s3 *s, const char *dir, const char *name,
 		put = rc == 0;
 	}
 	if (put)
-		rc = cache_put(c, AWS_SVC_S3, CACHE_LIST, dir, sealed.data, sealed.len,
+		rc = cache_put(c, AWS_SVC_S3, CACHE_LIST, key, sealed.data, sealed.len,
 			       S3C_LIST_TAG, 0, -1, 0);
 	if (rc)
-		cache_forget(c, AWS_SVC_S3, CACHE_LIST, dir);
+		cache_forget(c, AWS_SVC_S3, CACHE_LIST, key);
 	s3_ents_free(v, n);
 	buf_free(&recs);
 	buf_free(&sealed);
@@ -554,15 +569,16 @@ void s3_note_tree(struct s3 *s, const struct s3_loc *loc)
 void s3_note_empty_dir(struct s3 *s, const struct s3_loc *loc)
 {
 	struct buf recs, sealed;
-	char *cpath;
+	char *cpath, key[S3C_KEY_MAX];
 
 	if (!s->cfg->cache || !loc->bucket || !(cpath = s3c_path(loc)))
 		return;
+	lkey(cpath, key, sizeof(key));
 	buf_init(&recs, 16);
 	buf_init(&sealed, 16);
 	pthread_mutex_lock(&s->list_lock);
 	if (s3_list_seal(&recs, &sealed) == 0)
-		cache_put(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, cpath, sealed.data, sealed.len,
+		cache_put(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, key, sealed.data, sealed.len,
 			  S3C_LIST_TAG, 0, -1, 0);
 	pthread_mutex_unlock(&s->list_lock);
 	buf_free(&recs);
@@ -581,7 +597,7 @@ bool s3c_buckets_fresh(struct s3 *s)
 
 	if (!s->cfg->cache)
 		return false;
-	fresh = cache_get(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, S3C_ROOT, &hit) == CACHE_FRESH;
+	fresh = cache_get(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, S3C_ROOT "/", &hit) == CACHE_FRESH;
 	free(hit.data);
 	return fresh;
 }
@@ -591,9 +607,10 @@ void s3c_buckets_listed(struct s3 *s, bool fresh)
 	if (!s->cfg->cache)
 		return;
 	if (fresh)
-		cache_put(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, S3C_ROOT, "1", 1, NULL, 0, -1, 0);
+		cache_put(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, S3C_ROOT "/", "1", 1, S3C_LIST_TAG,
+			  0, -1, 0);
 	else
-		cache_forget(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, S3C_ROOT);
+		cache_forget(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, S3C_ROOT "/");
 }
 
 /* ------------------------------------------------------------------ */
