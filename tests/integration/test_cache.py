@@ -372,9 +372,13 @@ def test_dynamodb_invalidate_shows_a_change_at_once(mount, proxy, table):
     assert "new.json" not in os.listdir(d)
     invalidate(m, "/dynamodb/users/u02.json")
     assert json.loads(cat(p)) == {"id": "u02", "v": 200}
-    assert "new.json" not in os.listdir(d)
-    invalidate(m, "/dynamodb/*")
+    # (a path's invalidation takes its folder's listing along)
     assert "new.json" in os.listdir(d)
+    table.dynamodb.put_item(TableName="users", Item={"id": {"S": "new2"}})
+    time.sleep(1.2)
+    assert "new2.json" not in os.listdir(d)
+    invalidate(m, "/dynamodb/*")
+    assert "new2.json" in os.listdir(d)
     # and the mount's own writes show at once whatever the TTL
     with open(os.path.join(d, "mine.json"), "w") as f:
         f.write('{"v": 7}')
