@@ -364,6 +364,7 @@ enum cache_state cache_get(struct cache *c, enum aws_service svc, enum cache_kin
 	out->len = e->len;
 	snprintf(out->etag, sizeof(out->etag), "%s", e->etag);
 	out->last_modified = e->last_modified;
+	out->ttl_left_ms = st == CACHE_FRESH ? e->expires_ms - now : 0;
 	if (e->on_disk) {
 		if (disk_read(c, e, &out->data) != 0) {
 			entry_remove(c, e);

@@ -80,6 +80,7 @@ struct cache_hit {
 	bool negative;
 	char etag[128];    /* "" when none */
 	time_t last_modified; /* 0 when none */
+	uint64_t ttl_left_ms; /* FRESH: how long it stays so */
 };
 
 /*

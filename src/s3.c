@@ -814,7 +814,9 @@ static int fetch_page(struct s3 *s, struct s3_dirh *d)
 
 static int fetch_buckets(struct s3 *s, struct s3_dirh *d)
 {
-	int rc = s3c_buckets_fresh(s) ? 0 : refresh_buckets(s);
+	/* Listing /s3 always asks (one small request); lookups of buckets use
+	 * the list for the TTL. */
+	int rc = refresh_buckets(s);
 
 	if (rc)
 		return rc;

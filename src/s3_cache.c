@@ -499,9 +499,10 @@ static void list_edit_locked(struct s3 *s, const char *dir, const char *name,
 			rc = s3_list_seal(&recs, &sealed);
 		put = rc == 0;
 	}
-	if (put)
+	/* Edited, not fetched: it expires when the listing would have. */
+	if (put && hit.ttl_left_ms)
 		rc = cache_put(c, AWS_SVC_S3, CACHE_LIST, key, sealed.data, sealed.len,
-			       S3C_LIST_TAG, 0, -1, 0);
+			       S3C_LIST_TAG, 0, (int64_t)hit.ttl_left_ms, 0);
 	if (rc)
 		cache_forget(c, AWS_SVC_S3, CACHE_LIST, key);
 	s3_ents_free(v, n);
