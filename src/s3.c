@@ -917,7 +917,7 @@ static int s3_readdir_at(void *be, void *dh, off_t off, backend_fill_at_fn fill,
 		} else if (s3c_list_get(s, d->cdir, &d->ents, &d->n) == 0) {
 			d->started = d->done = true; /* the cache has it whole */
 		} else {
-			d->gen = s3c_list_gen(s);
+			d->gen = s3c_list_gen(s, d->cdir);
 			buf_free(&d->recs);
 			buf_init(&d->recs, s3c_list_cap(s));
 			d->recs_ok = s3c_list_cap(s) > 0;

@@ -15,8 +15,8 @@
  *   CACHE_DATA "/s3/b/k"   a small object's bytes, the ETag as validator.
  * The mount's own changes update these at once (read-your-writes), under
  * s3.list_lock so two changes in one folder never lose each other, and bump
- * s3.list_gen so a listing that began before a change does not store what
- * it saw over it.
+ * the folder's generation (s3.dir_gen; s3.list_gen for a whole subtree) so
+ * a listing that began before a change does not store what it saw over it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -384,12 +384,27 @@ void s3c_changed(struct s3 *s, const char *cpath)
 /* listings                                                            */
 /* ------------------------------------------------------------------ */
 
-uint64_t s3c_list_gen(struct s3 *s)
+static size_t gen_slot(const struct s3 *s, const char *dir)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const unsigned char *p = (const unsigned char *)dir; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return (size_t)(h % (sizeof(s->dir_gen) / sizeof(s->dir_gen[0])));
+}
+
+/* Both only grow: the sum changes when either does. list_lock held. */
+static uint64_t gen_locked(const struct s3 *s, const char *dir)
+{
+	return s->list_gen + s->dir_gen[gen_slot(s, dir)];
+}
+
+uint64_t s3c_list_gen(struct s3 *s, const char *dir)
 {
 	uint64_t g;
 
 	pthread_mutex_lock(&s->list_lock);
-	g = s->list_gen;
+	g = gen_locked(s, dir);
 	pthread_mutex_unlock(&s->list_lock);
 	return g;
 }
@@ -415,13 +430,13 @@ int s3c_list_get(struct s3 *s, const char *dir, struct s3_ent **ents, size_t *n)
 void s3c_list_page(struct s3 *s, const char *dir, uint64_t gen, const struct s3_ent *ents,
 		   size_t n)
 {
-	bool changed;
-
 	if (!s->cfg->cache)
 		return;
-	changed = s3c_list_gen(s) != gen;
-	if (changed)
-		return; /* the mount changed something since: its entries stand */
+	/* Under list_lock: no change of the mount's can slip between the
+	 * check and the puts. */
+	pthread_mutex_lock(&s->list_lock);
+	if (gen_locked(s, dir) != gen)
+		n = 0; /* the mount changed the folder since: its entries stand */
 	for (size_t i = 0; i < n; i++) {
 		char *p = s3c_child(dir, ents[i].name);
 		char tag[130];
@@ -431,6 +446,7 @@ void s3c_list_page(struct s3 *s, const char *dir, uint64_t gen, const struct s3_
 			s3c_put_attr(s, p, &ents[i].st, ents[i].etag ? tag : NULL, -1);
 		free(p);
 	}
+	pthread_mutex_unlock(&s->list_lock);
 }
 
 void s3c_list_done(struct s3 *s, const char *dir, uint64_t gen, const struct buf *recs)
@@ -443,7 +459,7 @@ void s3c_list_done(struct s3 *s, const char *dir, uint64_t gen, const struct buf
 	buf_init(&sealed, recs->max + 4 * recs->max / S3L_FIXED + 8);
 	pthread_mutex_lock(&s->list_lock);
 	lkey(dir, key, sizeof(key));
-	if (s->list_gen == gen && s3_list_seal(recs, &sealed) == 0)
+	if (gen_locked(s, dir) == gen && s3_list_seal(recs, &sealed) == 0)
 		cache_put(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, key, sealed.data, sealed.len,
 			  S3C_LIST_TAG, 0, -1, 0);
 	pthread_mutex_unlock(&s->list_lock);
@@ -524,15 +540,18 @@ static void note(struct s3 *s, const struct s3_loc *loc, const struct stat *st)
 	if (!c || !loc->bucket || !*loc->key || !(cpath = s3c_path(loc)))
 		return;
 	pthread_mutex_lock(&s->list_lock);
-	s->list_gen++;
 	for (int k = 0; k < CACHE_NKINDS; k++)
 		cache_forget(c, AWS_SVC_S3, (enum cache_kind)k, cpath);
 	if (st)
 		s3c_put_attr(s, cpath, st, NULL, -1);
 	else
 		s3c_put_absent(s, cpath);
-	if (split_parent(cpath, &dir, &name) == 0)
+	if (split_parent(cpath, &dir, &name) == 0) {
+		s->dir_gen[gen_slot(s, dir)]++;
 		list_edit_locked(s, dir, name, st);
+	} else {
+		s->list_gen++;
+	}
 	pthread_mutex_unlock(&s->list_lock);
 	free(dir);
 	free(cpath);

@@ -166,9 +166,10 @@ void s3c_put_absent(struct s3 *s, const char *cpath);
 void s3c_renewed(struct s3 *s, const char *cpath, int64_t ttl_ms);
 /* Another version than the cached one: every layer, the kernel's too, forgets. */
 void s3c_changed(struct s3 *s, const char *cpath);
-/* Listings: the change generation when one begins; a page's attributes; the
- * whole listing (s3_list_add records) when it reached its end. */
-uint64_t s3c_list_gen(struct s3 *s);
+/* Listings: the change generation of folder dir when one begins; a page's
+ * attributes; the whole listing (s3_list_add records) when it reached its
+ * end. Neither is stored when the mount changed the folder since. */
+uint64_t s3c_list_gen(struct s3 *s, const char *dir);
 void s3c_list_page(struct s3 *s, const char *dir, uint64_t gen, const struct s3_ent *ents,
 		   size_t n);
 void s3c_list_done(struct s3 *s, const char *dir, uint64_t gen, const struct buf *recs);
@@ -217,7 +218,9 @@ struct s3 {
 	char *prefix;                  /* single-bucket prefix, "" or "a/b/" */
 	char *staging_dir;
 	pthread_mutex_t list_lock;     /* serializes the mount's edits of cached listings */
-	uint64_t list_gen;             /* protected by list_lock: bumped by each change */
+	uint64_t list_gen;             /* protected by list_lock: bumped by a tree's change */
+	uint64_t dir_gen[64];          /* protected by list_lock: by a change in a folder
+					* (slot: a hash of the folder) */
 	struct s3_pool *pool;          /* NULL until first needed; s3_submit */
 	pthread_mutex_t lock;
 	struct s3_file *files;         /* open files; protected by lock */
