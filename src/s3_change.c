@@ -3,7 +3,8 @@
  * mkdir and rmdir (markers and buckets), rename (CopyObject + DeleteObject,
  * folders key by key across listing pages), chmod/chown/utimens and xattrs
  * (CopyObject onto itself with REPLACE, or the pending metadata of an open
- * file), and symlinks. Each change updates the folder snapshot at once.
+ * file), and symlinks. Each change updates the cache at once
+ * (read-your-writes, s3_cache.c).
  */
 #include <errno.h>
 #include <linux/fs.h>
@@ -117,7 +118,6 @@ int s3_mkdir(void *be, const char *path, mode_t mode)
 	struct s3_loc loc, marker = { 0 };
 	struct s3_meta m;
 	struct stat st;
-	char *snapdir;
 	int rc = s3_path_map(s->opt.bucket, s->prefix, path, &loc);
 
 	if (rc)
@@ -147,13 +147,7 @@ int s3_mkdir(void *be, const char *path, mode_t mode)
 		s3_stat_from_meta(s, &m, true, &st);
 		s3_note_object(s, &loc, &st);
 		/* A new folder is empty: lookups inside cost nothing. */
-		snapdir = s3_snapdir_of(&loc);
-		if (snapdir) {
-			uint64_t gen = s3_snap_begin(s->snap, snapdir);
-
-			s3_snap_add_page(s->snap, snapdir, gen, NULL, NULL, 0, true);
-			free(snapdir);
-		}
+		s3_note_empty_dir(s, &loc);
 	}
 	s3_meta_free(&m);
 	free(marker.key);
@@ -166,7 +160,7 @@ int s3_rmdir(void *be, const char *path)
 {
 	struct s3 *s = be;
 	struct s3_loc loc;
-	char *marker, *snapdir;
+	char *marker;
 	int rc = s3_path_map(s->opt.bucket, s->prefix, path, &loc);
 
 	if (rc)
@@ -192,11 +186,8 @@ int s3_rmdir(void *be, const char *path)
 	rc = s3_delete_key(s, loc.bucket, marker, path);
 	free(marker);
 	if (rc == 0) {
+		s3_note_tree(s, &loc);
 		s3_note_gone(s, &loc);
-		snapdir = s3_snapdir_of(&loc);
-		if (snapdir)
-			s3_snap_drop(s->snap, snapdir, true);
-		free(snapdir);
 	}
 out:
 	s3_loc_free(&loc);
@@ -550,8 +541,6 @@ int s3_rename(void *be, const char *from, const char *to, unsigned int flags)
 		goto out;
 	}
 	if (S_ISDIR(sa.st_mode)) {
-		char *da, *db;
-
 		if (rcb == 0 && !S_ISDIR(sb.st_mode)) {
 			rc = -ENOTDIR;
 			goto out;
@@ -564,14 +553,8 @@ int s3_rename(void *be, const char *from, const char *to, unsigned int flags)
 				goto out;
 		}
 		rc = move_folder(s, &a, &b, from);
-		da = s3_snapdir_of(&a);
-		db = s3_snapdir_of(&b);
-		if (da)
-			s3_snap_drop(s->snap, da, true);
-		if (db)
-			s3_snap_drop(s->snap, db, true);
-		free(da);
-		free(db);
+		s3_note_tree(s, &a);
+		s3_note_tree(s, &b);
 		if (rc == 0) {
 			s3_note_gone(s, &a);
 			s3_note_object(s, &b, &sa);
