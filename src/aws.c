@@ -816,7 +816,9 @@ static int attempt(struct aws_client *c, const struct aws_request *req,
 			rc = -EIO;
 	} else if (rc == -ENOKEY || rc == -EACCES) {
 		rc = -EACCES; /* no usable credentials */
-	} else if (rc == 0 && (resp->status < 200 || resp->status > 299)) {
+	} else if (rc == 0 && (resp->status < 200 || resp->status > 299) &&
+		   resp->status != 304) {
+		/* (304 answers a conditional request: the caller's to read.) */
 		aws_parse_error(req->svc, resp);
 		rc = aws_errno_for(resp->code, resp->status);
 	} else if (rc == 0 && error_in_200(req, resp)) {
@@ -967,13 +969,12 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct aws_res
 		log_debug("%s %s %s: %s: %s (HTTP %ld, request id %s)", svcname, req->op, path,
 			  resp->code, msg, resp->status,
 			  resp->request_id[0] ? resp->request_id : "-");
-	else {
+	else
 		log_error("%s %s %s: %s: %s (HTTP %ld, request id %s%s%s)", svcname, req->op,
 			  path, resp->code, msg, resp->status,
 			  resp->request_id[0] ? resp->request_id : "-", why ? "; gave up: " : "",
 			  why ? why : "");
-		resp->logged = true;
-	}
+	resp->logged = !req->quiet_errors || why;
 	return rc;
 }
 

@@ -8,6 +8,11 @@
  * small block, in the calling thread. So a 1-byte read of a huge object
  * is one small request. Memory per reader: the window plus a few parts.
  * Reads past the end answer 0 (S3's 416 InvalidRange is EOF).
+ *
+ * A fetch that gave up (its retry budget spent) is remembered for
+ * S3_FAIL_HOLD_MS: the kernel answers a failed read by asking again page
+ * by page, and each of those must not wait out a budget of its own, so
+ * meanwhile reads that need the network fail at once with the same errno.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -23,6 +28,7 @@
 #define S3_RA_MIN_PART (1u << 20)   /* read-ahead part size, at least */
 #define S3_MIN_FETCH (128u << 10)   /* a random read fetches at least this */
 #define S3_SEQ_SLACK (2u << 20)     /* async reads arrive a little out of order */
+#define S3_FAIL_HOLD_MS 3000u       /* a give-up answers the next reads this long */
 
 enum part_state { PART_PENDING, PART_READY, PART_FAILED };
 
@@ -54,6 +60,8 @@ struct s3_reader {
 	size_t bytes;               /* allocated by parts */
 	unsigned pending;           /* parts with a job in flight */
 	uint64_t part_size;
+	int fail_err;               /* the last give-up (-EIO, -EAGAIN) or 0 */
+	uint64_t fail_ms;           /* when it happened */
 };
 
 struct range_sink {
@@ -121,7 +129,7 @@ static int fetch_range_once(struct s3 *s, const struct s3_loc *loc, const char *
 		if (slash && util_parse_ll(slash + 1, 0, (long long)S3_MAX_OBJECT, &n) == 0)
 			*size = (off_t)n;
 		rc = 0;
-	} else if (rc && rs.got == 0) {
+	} else if (rc && rs.got == 0 && !resp.logged) {
 		/* A body cut after some bytes is resumed by fetch_range. */
 		log_error("s3 GetObject %s: %s: %s (HTTP %ld, request id %s)", path,
 			  resp.code[0] ? resp.code : "error", resp.message, resp.status,
@@ -236,6 +244,10 @@ static void part_done(struct s3_reader *rd, struct rpart *p, int rc, size_t got,
 	p->got = got;
 	p->err = rc;
 	p->state = rc ? PART_FAILED : PART_READY;
+	if (rc == -EIO || rc == -EAGAIN) {
+		rd->fail_err = rc;
+		rd->fail_ms = util_mono_ms();
+	}
 	if (rc == 0 && size >= 0)
 		rd->size = size;
 	if (rc == 0 && got < p->len && rd->size < 0)
@@ -286,6 +298,15 @@ static struct rpart *part_new(struct s3_reader *rd, off_t off, size_t len)
 	rd->parts = p;
 	rd->bytes += len;
 	return p;
+}
+
+/* The errno of a recent give-up, or 0 when the network may be tried. */
+static int recent_failure(struct s3_reader *rd)
+{
+	if (rd->fail_err && util_mono_ms() - rd->fail_ms < S3_FAIL_HOLD_MS)
+		return rd->fail_err;
+	rd->fail_err = 0;
+	return 0;
 }
 
 /* Read-ahead parts for [from, to) that are not there yet. */
@@ -385,7 +406,7 @@ int s3_reader_read(struct s3_reader *rd, char *buf, size_t size, off_t off)
 	}
 	if (off + (off_t)size > rd->next_seq || !seq)
 		rd->next_seq = off + (off_t)size;
-	if (rd->window)
+	if (rd->window && !recent_failure(rd))
 		schedule(rd, off, end + (off_t)rd->window);
 
 	while (pos < end) {
@@ -397,6 +418,9 @@ int s3_reader_read(struct s3_reader *rd, char *buf, size_t size, off_t off)
 			off_t fsize = -1;
 			size_t got = 0;
 
+			rc = recent_failure(rd);
+			if (rc)
+				break;
 			if (len < S3_MIN_FETCH)
 				len = S3_MIN_FETCH;
 			if (rd->size >= 0 && pos + (off_t)len > rd->size)
