@@ -826,6 +826,8 @@ struct ssm_err {
 	char code[128];
 	char request_id[128];
 	long status;
+	unsigned attempts;
+	bool logged; /* aws_call wrote the error line */
 };
 
 /*
@@ -872,6 +874,8 @@ static int ssm_call(struct ssm *s, const char *op, const json_t *body, const cha
 		snprintf(err->request_id, sizeof(err->request_id), "%s",
 			 resp.request_id[0] ? resp.request_id : "-");
 		err->status = resp.status;
+		err->attempts = resp.attempts;
+		err->logged = resp.logged;
 	}
 	if (rc == 0 && out) {
 		const char *data = resp.http.body.data ? resp.http.body.data : "{}";
@@ -2100,6 +2104,7 @@ static int ssm_unlink(void *be, const char *path)
 	struct ssm_param *p;
 	json_t *body;
 	char *name = NULL, *lp = NULL;
+	struct ssm_err err = { 0 };
 	long long version = 0;
 	int rc;
 
@@ -2133,8 +2138,18 @@ static int ssm_unlink(void *be, const char *path)
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = ssm_call(s, "DeleteParameter", body, lp, 0, NULL, NULL);
+	rc = ssm_call(s, "DeleteParameter", body, lp, CALL_QUIET, NULL, &err);
 	json_decref(body);
+	/* Not found on a retry: the attempt whose answer was lost deleted it
+	 * (DeleteParameter is not idempotent, a retried rm must be). */
+	if (rc == -ENOENT && err.attempts > 1) {
+		log_info("ssm DeleteParameter %s: gone on attempt %u: taken as deleted", lp,
+			 err.attempts);
+		rc = 0;
+	} else if (rc && !err.logged) {
+		log_error("ssm DeleteParameter %s: %s (HTTP %ld, request id %s)", lp, err.code,
+			  err.status, err.request_id);
+	}
 	if (rc == 0 || rc == -ENOENT) {
 		struct ssm_param gone = { .key = r.key, .name = name, .version = version };
 
