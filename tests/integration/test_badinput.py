@@ -514,3 +514,25 @@ def test_rm_of_an_open_file_removes_it(mount, proxy, boto):
     a = boto.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert int(a["ApproximateNumberOfMessages"]) + int(
         a["ApproximateNumberOfMessagesNotVisible"]) == 0
+
+
+def test_retried_rm_of_a_parameter_is_not_enoent(mount, proxy, boto):
+    """The answer to DeleteParameter is lost (the body cut short) after SSM
+    deleted it: the retry finds nothing. rm succeeded and must say so (the
+    soak test met an ENOENT rm here)."""
+    from sigproxy import Truncate
+    seed(boto, "ssm")
+    m = mount("-o", "services=ssm,retries=3")
+    path = os.path.join(m.path, "ssm", "app", "db")
+    assert cat(path) == b"postgres://db"
+    first = []
+    proxy.fault_hook = lambda info: (first.append(1) or Truncate(0.5)) if (
+        info.op == "DeleteParameter" and not first) else None
+    try:
+        os.unlink(path)
+    finally:
+        proxy.fault_hook = None
+    assert proxy.count("ssm", "DeleteParameter") == 2
+    assert not os.path.exists(path)
+    assert [p["Name"] for p in boto.ssm.describe_parameters()["Parameters"]] == ["/app/key"]
+    assert log_lines(m) == []

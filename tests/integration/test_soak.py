@@ -5,7 +5,7 @@ file descriptors (/proc/PID/fd) are sampled.
 Asserts: every operation that returned success did what it said (data read
 back is what was written, in the mount and in moto); errors that reach the
 program are rare and only EIO/EAGAIN (faults past the retries); after a
-warm-up, RSS grows by less than max(10 MiB, 20 %); at rest, the descriptors
+warm-up, RSS (the floor of 10 samples) grows by less than max(10 MiB, 20 %); at rest, the descriptors
 that are not sockets are exactly the baseline's, and the sockets (pooled
 connections) no more than the baseline's plus the pool's working set.
 
@@ -18,7 +18,6 @@ import json
 import os
 import random
 import re
-import statistics
 import time
 
 from faults import Faults
@@ -194,7 +193,9 @@ def test_soak_memory_and_descriptors_stay_flat(mount, proxy, boto, aws_env):
     # would look like growth: keep it small in an ASan build.
     env = dict(aws_env, ASAN_OPTIONS=":".join(
         x for x in (aws_env.get("ASAN_OPTIONS"), "quarantine_size_mb=8") if x))
-    m = mount("-o", "retries=10,readwrite_timeout=5", env=env, log_level=os.environ.get("AWSFS_SOAK_LOG", "info"))
+    # A small memory cache fills during the warm-up: what grows after it is
+    # not the cache doing its job.
+    m = mount("-o", "retries=10,readwrite_timeout=5,cache_mem=8M", env=env, log_level=os.environ.get("AWSFS_SOAK_LOG", "info"))
     pid = m.proc.pid
     faults = Faults(rate=0.04, seed=5, kinds=["slowdown", "error500", "reset", "truncate"])
     proxy.fault_hook = faults
@@ -231,11 +232,13 @@ def test_soak_memory_and_descriptors_stay_flat(mount, proxy, boto, aws_env):
         assert boto.ssm.get_parameter(Name="/soak/" + name)["Parameter"]["Value"] == value
     assert not [ln for ln in error_lines(m.log()) if "upload failed" in ln]
 
-    # Memory: flat after the warm-up.
+    # Memory: flat after the warm-up. The floor of a window of samples is
+    # compared (a leak raises it; a transient buffer or, in an ASan build,
+    # the quarantine only makes peaks).
     after = [kib for t, kib in samples if t >= WARMUP]
-    assert len(after) >= 10, samples
-    start = statistics.median(after[:5])
-    end = statistics.median(after[-5:])
+    assert len(after) >= 20, samples
+    start = min(after[:10])
+    end = min(after[-10:])
     allowed = max(10 * 1024, start * 0.2)
     assert end - start < allowed, (
         "RSS grew from %d KiB to %d KiB after the warm-up (allowed %d KiB); samples: %s"
