@@ -631,12 +631,15 @@ struct forget_item {
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	pthread_cond_t idle_cond;        /* the queue ran dry */
 	struct forget_item *head, *tail; /* protected by lock */
 	size_t n;                        /* protected by lock */
+	bool busy;                       /* an item is being told; protected by lock */
 	bool running, stop;              /* protected by lock */
 	pthread_t thread;
 	struct fuse *fuse;
-} forget = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+} forget = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+	     .idle_cond = PTHREAD_COND_INITIALIZER };
 
 static void *forget_worker(void *arg)
 {
@@ -654,12 +657,18 @@ static void *forget_worker(void *arg)
 		if (!forget.head)
 			forget.tail = NULL;
 		forget.n--;
+		forget.busy = true;
 		pthread_mutex_unlock(&forget.lock);
 		/* -ENOENT: the kernel did not know the path; nothing to do. */
 		fuse_invalidate_path(forget.fuse, it->path);
 		free(it);
 		pthread_mutex_lock(&forget.lock);
+		forget.busy = false;
+		if (!forget.head)
+			pthread_cond_broadcast(&forget.idle_cond);
 	}
+	forget.busy = false;
+	pthread_cond_broadcast(&forget.idle_cond);
 	pthread_mutex_unlock(&forget.lock);
 	return NULL;
 }
@@ -687,6 +696,24 @@ void fs_kernel_forget(void *arg, const char *path)
 		forget.n++;
 		pthread_cond_signal(&forget.cond);
 	}
+	pthread_mutex_unlock(&forget.lock);
+}
+
+void fs_kernel_forget_wait(unsigned timeout_ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&forget.lock);
+	while (forget.running && (forget.head || forget.busy))
+		if (pthread_cond_timedwait(&forget.idle_cond, &forget.lock, &until) == ETIMEDOUT)
+			break;
 	pthread_mutex_unlock(&forget.lock);
 }
 
