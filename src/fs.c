@@ -87,6 +87,9 @@ static int route(const char *path, struct route *r)
 	size_t len;
 
 	memset(r, 0, sizeof(*r));
+	/* libfuse passes no path for a file removed while open (hard_remove). */
+	if (!path)
+		return -ESTALE;
 	if (path[0] != '/')
 		return -EINVAL;
 	if (c->single.ops && strncmp(name, FS_CONTROL_DIR, strlen(FS_CONTROL_DIR)) != 0) {
@@ -171,6 +174,15 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *fc)
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	fc->use_ino = 0;
+	/* rm of a file some process still has open (or whose close has not
+	 * reached us yet: the kernel sends RELEASE after close returns) removes
+	 * it at once. libfuse's default instead renames it to .fuse_hidden*
+	 * and removes that at release: a copy of the object where rename is a
+	 * copy, refused (EPERM) where there is no rename, so `rm` of an SQS
+	 * message just read could fail at random and leave it to be read
+	 * again. Open handles keep working from what the backend holds; a
+	 * path-based call on such a file gets ESTALE (route()). */
+	fc->hard_remove = 1;
 	fc->entry_timeout = c->attr_timeout;
 	fc->attr_timeout = c->attr_timeout;
 	fc->negative_timeout = 0;
