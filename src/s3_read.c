@@ -41,6 +41,7 @@ struct rpart {
 	size_t got;
 	enum part_state state;      /* protected by rd->lock */
 	int err;
+	unsigned waiters;           /* reads asleep on it: not freed meanwhile (rd->lock) */
 	struct rpart *next;         /* protected by rd->lock */
 };
 
@@ -353,7 +354,7 @@ static void trim(struct s3_reader *rd, off_t keep_from, off_t keep_to)
 
 	for (p = rd->parts; p; p = next) {
 		next = p->next;
-		if (p->state == PART_PENDING)
+		if (p->state == PART_PENDING || p->waiters)
 			continue;
 		/* consumed: behind the reader */
 		if (p->off + (off_t)p->len <= keep_from - (off_t)S3_SEQ_SLACK || p->state == PART_FAILED) {
@@ -365,7 +366,7 @@ static void trim(struct s3_reader *rd, off_t keep_from, off_t keep_to)
 		struct rpart *victim = NULL;
 
 		for (p = rd->parts; p; p = p->next) {
-			if (p->state == PART_PENDING ||
+			if (p->state == PART_PENDING || p->waiters ||
 			    (p->off < keep_to && p->off + (off_t)p->len > keep_from))
 				continue;
 			if (!victim || p->off < victim->off)
@@ -442,14 +443,21 @@ int s3_reader_read(struct s3_reader *rd, char *buf, size_t size, off_t off)
 			rd->pending--;
 			rc = 0;
 		}
+		/* Another read may drop a finished part while this one sleeps
+		 * (trim, or its own failure): counted, it stays until we wake. */
+		p->waiters++;
 		while (p->state == PART_PENDING)
 			pthread_cond_wait(&rd->cond, &rd->lock);
+		p->waiters--;
 		if (p->state == PART_FAILED) {
 			rc = p->err == -ENOENT ? -ENOENT : (p->err ? p->err : -EIO);
 			if (rc != -ENOMEM && rc != -ENOENT && rc != -EACCES && rc != -EAGAIN)
 				rc = -EIO;
+			/* Dropped so that a later read asks again; freed by the
+			 * last read that saw it fail. */
 			unlink_part(rd, p);
-			part_free(rd, p);
+			if (!p->waiters)
+				part_free(rd, p);
 			break;
 		}
 		if (pos >= p->off + (off_t)p->got)

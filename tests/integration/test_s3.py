@@ -9,6 +9,7 @@ SigV4-checking proxy.
 Run: AWSFS_BIN=build/awsfs /usr/bin/python3 -m pytest tests/integration/test_s3.py
 """
 
+import errno
 import hashlib
 import os
 import shutil
@@ -1128,3 +1129,27 @@ def test_daemon_mode_reads_ahead_uploads_in_parts_and_exits(mount, proxy, boto):
     assert fusermount_u(m.path)
     assert wait_for(lambda: not any(os.path.exists("/proc/%d" % p) for p in pids), 15), \
         "the daemon did not exit after the unmount"
+
+
+def test_object_deleted_while_read_leaves_the_mount_up(s3, boto):
+    # Another client (or rm, which now removes an open file at once)
+    # deletes an object a reader still has open. The kernel's parallel
+    # read-ahead requests then wait on the same failing part; the first
+    # to wake freed it under the others (a segfault that took the whole
+    # mount down). The reader gets a short read or an error; the mount
+    # stays up.
+    m, b = s3
+    keys = ["gone-%d.bin" % i for i in range(3)]
+    for key in keys:
+        boto.s3.put_object(Bucket=BUCKET, Key=key, Body=b"x" * 3000000)
+    for key in keys:
+        with open(os.path.join(b, key), "rb", buffering=0) as f:
+            assert f.read(10) == b"x" * 10
+            boto.s3.delete_object(Bucket=BUCKET, Key=key)
+            try:
+                data = f.read(2000000)
+                assert len(data) < 2000000 and set(data) <= {ord("x")}
+            except OSError as e:
+                assert e.errno in (errno.ENOENT, errno.EIO)
+        os.listdir(b)  # ENOTCONN once awsfs is gone
+    assert os.path.ismount(m.join())
