@@ -165,6 +165,7 @@ struct parse_state {
 	struct awsfs_opts opts;
 	int npos;
 	char *pos[2];
+	bool allow_other, default_permissions;
 	char *err;
 	size_t errlen;
 };
@@ -267,6 +268,10 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			strncat(grown, arg, n - strlen(grown) - 1);
 			return 0;
 		}
+		if (strcmp(arg, "allow_other") == 0)
+			st->allow_other = true;
+		if (strcmp(arg, "default_permissions") == 0)
+			st->default_permissions = true;
 		if (IN_LIST(arg, fuse_passthrough))
 			return 1; /* libfuse's */
 		if (st->raw[svc_idx] && !strchr(arg, '=')) {
@@ -473,6 +478,15 @@ int opts_parse(struct fuse_args *args, struct awsfs_opts *out, char *err, size_t
 	if (o->show_help || o->show_version) {
 		rc = 0;
 		goto out;
+	}
+	/* Other users in, the kernel checks the modes awsfs shows: without
+	 * this any of them could read a 0600 SecureString. */
+	if (st.allow_other && !st.default_permissions) {
+		if (fuse_opt_add_arg(args, "-odefault_permissions") == -1) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		o->implied_default_permissions = 1;
 	}
 
 	/* Every option: its text, else its default, through one converter. */

@@ -72,6 +72,7 @@ struct awsfs_opts {
 	int debug;
 	int show_help;
 	int show_version;
+	int implied_default_permissions; /* allow_other without it: added */
 };
 
 /*

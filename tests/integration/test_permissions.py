@@ -132,6 +132,25 @@ def test_allow_other_with_default_permissions_honours_the_modes(mount, proxy, bo
     assert sorted(keys) == ["mine.txt", "shared.txt"]
 
 
+def test_allow_other_alone_still_keeps_a_securestring_private(mount, proxy, open_dir, data):
+    """allow_other without default_permissions: awsfs adds it, since with
+    nothing checking the modes any user could read a 0600 SecureString."""
+    m = mount("-o", "services=ssm,allow_other", mountpoint=mountpoint(open_dir, "other"))
+    ssm = os.path.join(m.path, "ssm", "perm")
+    proxy.reset()
+    r = as_nobody('cat "$1/secure"', ssm)
+    assert r.returncode != 0 and b"Permission denied" in r.stderr, r
+    assert b"top-secret" not in r.stdout
+    assert proxy.count("ssm", "GetParameter") == 0
+    r = as_nobody('cat "$1/plain"', ssm)
+    assert r.returncode == 0 and r.stdout == b"public", r
+    with open(os.path.join(ssm, "secure")) as f:  # the owner still reads it
+        assert f.read() == "top-secret"
+    with open("/proc/mounts") as f:
+        (line,) = [ln for ln in f if ln.split()[1] == m.path]
+    assert "default_permissions" in line.split()[3].split(",")
+
+
 def test_cache_and_staging_files_are_private(mount, boto, tmp_path, data):
     cache = tmp_path / "cache"
     cache.mkdir()
