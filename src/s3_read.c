@@ -21,7 +21,8 @@
 
 #define S3_RA_START (1u << 20)      /* first read-ahead window */
 #define S3_RA_MIN_PART (1u << 20)   /* read-ahead part size, at least */
-#define S3_MIN_FETCH (128u << 10)   /* a random read fetches at least this */
+#define S3_MIN_FETCH (8u << 10)     /* a random read fetches at least this */
+#define S3_EXTRA_FETCH (4u << 10)   /* ... and this much past what it asked */
 #define S3_SEQ_SLACK (2u << 20)     /* async reads arrive a little out of order */
 
 enum part_state { PART_PENDING, PART_READY, PART_FAILED };
@@ -393,7 +394,7 @@ int s3_reader_read(struct s3_reader *rd, char *buf, size_t size, off_t off)
 		size_t n;
 
 		if (!p) {
-			size_t len = (size_t)(end - pos);
+			size_t len = (size_t)(end - pos) + S3_EXTRA_FETCH;
 			off_t fsize = -1;
 			size_t got = 0;
 
