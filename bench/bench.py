@@ -174,7 +174,7 @@ def start_s3rver(tmp):
     # s3rver logs one line a response (koa-logger's, coloured, of which it
     # keeps the part after the arrow): "GET /bucket/key 206 3ms 4kb".
     pat = re.compile(r"(?P<method>[A-Z]+) (?P<path>/\S*) (?P<status>\d{3}) "
-                     r"\d+(?:\.\d+)?m?s (?P<size>\S+)\s*$")
+                     r"[\d,.]+m?s(?: (?P<size>\S+))?\s*$")
     srv = Server("s3rver", proc, url, log_path, pat)
     srv.data = data
     return srv
@@ -224,6 +224,18 @@ def proc_cpu(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def proc_rchar(pid):
+    """Bytes the process read through read(2) and recv(2) (sockets, /dev/fuse)."""
+    try:
+        with open("/proc/%d/io" % pid) as f:
+            for line in f:
+                if line.startswith("rchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def proc_hwm(pid):
@@ -316,9 +328,11 @@ def mount(kind, s3, moto, tmp, services="s3"):
 class Cell:
     def __init__(self):
         self.times, self.cpus, self.rss, self.reqs, self.nbytes = [], [], [], [], []
+        self.rchars = []
         self.note = ""
 
-    def add(self, t, cpu, rss, reqs, nbytes):
+    def add(self, t, cpu, rss, reqs, nbytes, rchar=None):
+        self.rchars.append(rchar)
         self.times.append(t)
         self.cpus.append(cpu)
         self.rss.append(rss)
@@ -350,6 +364,10 @@ class Cell:
     def mbytes(self):
         return self.med(self.nbytes)
 
+    @property
+    def rchar(self):
+        return self.med(self.rchars)
+
 
 RESULTS = {}   # (workload, client) -> Cell
 ORDER = []     # workloads in order
@@ -365,19 +383,23 @@ def measure(work, client, server, fn, pid=None, check=None):
     """Time fn() once; account the daemon pid's CPU and the server's requests."""
     mark = server.mark()
     cpu0 = proc_cpu(pid) if pid else None
+    rc0 = proc_rchar(pid) if pid else None
     t0 = time.monotonic()
     fn()
     t = time.monotonic() - t0
     cpu = proc_cpu(pid) - cpu0 if pid else None
     rss = proc_hwm(pid) if pid else None
+    rc1 = proc_rchar(pid) if pid else None
+    rchar = rc1 - rc0 if rc0 is not None and rc1 is not None else None
     n, nbytes = server.since(mark)
     if check:
         check()
-    cell(work, client).add(t, cpu, rss, n, nbytes)
-    log("%-26s %-7s %7.2fs  cpu %s  rss %s  requests %d  %s" % (
+    cell(work, client).add(t, cpu, rss, n, nbytes, rchar)
+    log("%-26s %-7s %7.2fs  cpu %s  rss %s  requests %d  %s %s" % (
         work, client, t, "%.2f" % cpu if cpu is not None else "-",
         "%.0fM" % (rss / 2 ** 20) if rss else "-", n,
-        "%.2f MB" % (nbytes / 1e6) if nbytes else ""))
+        "answered %.2f MB" % (nbytes / 1e6) if nbytes else "",
+        "daemon read %.2f MB" % (rchar / 1e6) if rchar is not None else ""))
 
 
 def sh(cmd, **kw):
@@ -418,17 +440,30 @@ def seed_s3(s3, c, src):
 
 
 def s3_workloads(s3, tmp, c, src):
+    """Each workload: for each run, every client in turn (so that load from
+    elsewhere on the machine hits them alike)."""
     size = SIZE_MIB << 20
-    kinds = [k for k in ("awsfs", "s3fs", "rclone") if k in CLIENTS]
+    kinds = [k for k in ("curl", "awsfs", "s3fs", "rclone", "cli") if k in CLIENTS]
+    if not AWSCLI and "cli" in kinds:
+        kinds.remove("cli")
+    mounts = [k for k in kinds if k not in ("curl", "cli")]
+    env_cli = base_env(AWS_ACCESS_KEY_ID=S3KEY, AWS_SECRET_ACCESS_KEY=S3KEY)
+    s3cli = [AWSCLI, "--endpoint-url", s3.url, "s3"]
+    dl = os.path.join(DATA, "awsfs-bench-cli-%d.bin" % os.getpid())
+
+    def cli_get():
+        try:
+            sh(s3cli + ["cp", "--quiet", "s3://%s/%s" % (BUCKET, KEY_BIG), dl], env=env_cli)
+        finally:
+            if os.path.exists(dl):
+                os.unlink(dl)
     rng = random.Random(42)
     offsets = [rng.randrange(0, size // 4096) * 4096 for _ in range(NRAND)]
     offs_file = os.path.join(tmp, "offsets.json")
     with open(offs_file, "w") as f:
         json.dump(offsets, f)
     wobj = "w/write.bin"
-    small = os.path.join(tmp, "small.bin")
-    with open(small, "wb") as f:
-        f.write(os.urandom(1024))
+    url_big = "%s/%s/%s" % (s3.url, BUCKET, KEY_BIG)
 
     def check_written():
         h = c.head_object(Bucket=BUCKET, Key=wobj)
@@ -444,17 +479,24 @@ def s3_workloads(s3, tmp, c, src):
         drop_caches()
         return mount(kind, s3, None, tmp)
 
-    def with_mount(work, kind, body, check=None, before=None, after=None):
-        for _ in range(RUNS):
-            if before:
-                before()
+    def once(work, kind, body, check=None, after=None):
+        if kind in ("curl", "cli"):
+            drop_caches()
+            measure(work, kind, s3, body, check=check)
+        else:
             m = fresh(kind)
             try:
                 measure(work, kind, s3, lambda: body(m), pid=m.pid, check=check)
             finally:
                 m.close()
-            if after:
-                after()
+        if after:
+            after()
+
+    def each(work, bodies, check=None, after=None):
+        for _ in range(RUNS):
+            for kind in kinds:
+                if kind in bodies:
+                    once(work, kind, bodies[kind], check=check, after=after)
 
     seq_read = "sequential read %d MiB" % SIZE_MIB
     seq_write = "sequential write %d MiB" % SIZE_MIB
@@ -465,86 +507,90 @@ def s3_workloads(s3, tmp, c, src):
     create = "create %d 1 KiB files" % NSMALL
     delete = "delete %d 1 KiB files" % NSMALL
 
-    # ---- raw curl: the baseline for data
-    if "curl" in CLIENTS:
-        if want(seq_read):
-            def curl_read():
-                n = 4
-                step = size // n
-                procs = [subprocess.Popen(curl_base(s3) + ["-r", "%d-%d" % (
-                    i * step, size - 1 if i == n - 1 else (i + 1) * step - 1), "-o",
-                    "/dev/null", "%s/%s/%s" % (s3.url, BUCKET, KEY_BIG)]) for i in range(n)]
-                for p in procs:
-                    if p.wait() != 0:
-                        raise RuntimeError("curl failed")
-            for _ in range(RUNS):
-                drop_caches()
-                measure(seq_read, "curl", s3, curl_read)
-            cell(seq_read, "curl").note = "4 ranged GETs in parallel"
-        if want(seq_write):
-            for _ in range(RUNS):
-                drop_caches()
-                measure(seq_write, "curl", s3, lambda: sh(curl_base(s3) + [
-                    "-T", src, "%s/%s/%s" % (s3.url, BUCKET, wobj)]), check=check_written)
-                delete_written()
-            cell(seq_write, "curl").note = "one PUT"
-        if want(rand):
-            def curl_rand():
-                args = []
-                for i, o in enumerate(offsets):
-                    if i:
-                        args.append("--next")
-                    args += curl_base(s3)[1:] + ["-r", "%d-%d" % (o, o + 4095), "-o",
-                                                 "/dev/null",
-                                                 "%s/%s/%s" % (s3.url, BUCKET, KEY_BIG)]
-                sh(["curl"] + args)
-            for _ in range(RUNS):
-                measure(rand, "curl", s3, curl_rand)
-            cell(rand, "curl").note = "one curl, %d ranges, one connection" % NRAND
+    def curl_read():
+        n = 4
+        step = size // n
+        procs = [subprocess.Popen(curl_base(s3) + ["-r", "%d-%d" % (
+            i * step, size - 1 if i == n - 1 else (i + 1) * step - 1), "-o",
+            "/dev/null", url_big]) for i in range(n)]
+        if any(p.wait() != 0 for p in procs):
+            raise RuntimeError("curl failed")
 
-    for kind in kinds:
-        if want(seq_read):
-            with_mount(seq_read, kind, lambda m: sh(
-                ["dd", "if=" + os.path.join(m.root, KEY_BIG), "of=/dev/null", "bs=1M"]))
-        if want(seq_write):
-            def write(m):
-                os.makedirs(os.path.join(m.root, "w"), exist_ok=True)
-                sh(["dd", "if=" + src, "of=" + os.path.join(m.root, wobj), "bs=1M",
-                    "conv=fsync"])
-            with_mount(seq_write, kind, write, check=check_written, after=delete_written)
-        if want(rand):
-            with_mount(rand, kind, lambda m: sh(
-                ["/usr/bin/python3", os.path.join(ROOT, "bench", "randread.py"),
-                 os.path.join(m.root, KEY_BIG), offs_file]))
-        if want("ls"):
-            with_mount(ls1, kind, lambda m: sh(["ls", os.path.join(m.root, "many")]))
-            with_mount(ls2, kind, lambda m: sh(["ls", "-l", os.path.join(m.root, "many")]))
-        if want("find"):
-            with_mount(find, kind, lambda m: sh(["find", os.path.join(m.root, "tree")]))
-        if want("create"):
-            for run in range(RUNS):
+    def curl_rand():
+        args = []
+        for i, o in enumerate(offsets):
+            if i:
+                args.append("--next")
+            args += curl_base(s3)[1:] + ["-r", "%d-%d" % (o, o + 4095), "-o", "/dev/null",
+                                         url_big]
+        sh(["curl"] + args)
+
+    def fs_write(m):
+        os.makedirs(os.path.join(m.root, "w"), exist_ok=True)
+        sh(["dd", "if=" + src, "of=" + os.path.join(m.root, wobj), "bs=1M", "conv=fsync"])
+
+    def on_mounts(body):
+        return {k: body for k in mounts}
+
+    if want(seq_read):
+        each(seq_read, dict(on_mounts(lambda m: sh(
+            ["dd", "if=" + os.path.join(m.root, KEY_BIG), "of=/dev/null", "bs=1M"])),
+            curl=curl_read, cli=cli_get))
+        cell(seq_read, "curl").note = "4 ranged GETs in parallel"
+    if want(seq_write):
+        each(seq_write, dict(on_mounts(fs_write), curl=lambda: sh(
+            curl_base(s3) + ["-T", src, "%s/%s/%s" % (s3.url, BUCKET, wobj)]),
+            cli=lambda: sh(s3cli + ["cp", "--quiet", src, "s3://%s/%s" % (BUCKET, wobj)],
+                           env=env_cli)),
+            check=check_written, after=delete_written)
+        cell(seq_write, "curl").note = "one PUT"
+    if want(rand):
+        each(rand, dict(on_mounts(lambda m: sh(
+            ["/usr/bin/python3", os.path.join(ROOT, "bench", "randread.py"),
+             os.path.join(m.root, KEY_BIG), offs_file])), curl=curl_rand))
+        cell(rand, "curl").note = "one curl, %d ranges, one connection" % NRAND
+        for k in mounts:
+            cell(rand, k).note = "pread() after posix_fadvise(RANDOM), as fio does"
+    if want("ls"):
+        each(ls1, on_mounts(lambda m: sh(["ls", os.path.join(m.root, "many")])))
+        each(ls2, dict(on_mounts(lambda m: sh(["ls", "-l", os.path.join(m.root, "many")])),
+                       cli=lambda: sh(s3cli + ["ls", "s3://%s/many/" % BUCKET], env=env_cli)))
+        cell(ls2, "cli").note = "aws s3 ls s3://bench/many/ (sizes and dates too)"
+    if want("find"):
+        each(find, dict(on_mounts(lambda m: sh(["find", os.path.join(m.root, "tree")])),
+                        cli=lambda: sh(s3cli + ["ls", "--recursive", "s3://%s/tree/" % BUCKET],
+                                       env=env_cli)))
+        cell(find, "cli").note = "aws s3 ls --recursive s3://bench/tree/"
+    if want("create"):
+        tool = os.path.join(ROOT, "bench", "smallfiles.py")
+        for run in range(RUNS):
+            for kind in mounts:
+                d = "small-%s-%d" % (kind, run)
                 m = fresh(kind)
-                d = os.path.join(m.root, "small%d" % run)
                 try:
-                    os.mkdir(d)
+                    os.mkdir(os.path.join(m.root, d))
                     measure(create, kind, s3, lambda: sh(
-                        ["/usr/bin/python3", os.path.join(ROOT, "bench", "smallfiles.py"),
-                         "create", d, str(NSMALL)]), pid=m.pid)
-                    m.close()
-                    got = [o for p in c.get_paginator("list_objects_v2").paginate(
-                        Bucket=BUCKET, Prefix="small%d/" % run)
-                        for o in p.get("Contents", []) if not o["Key"].endswith("/")]
-                    assert len(got) == NSMALL, (kind, len(got))
-                    m = fresh(kind)
-                    measure(delete, kind, s3, lambda: sh(
-                        ["/usr/bin/python3", os.path.join(ROOT, "bench", "smallfiles.py"),
-                         "delete", d, str(NSMALL)]), pid=m.pid)
+                        ["/usr/bin/python3", tool, "create", os.path.join(m.root, d),
+                         str(NSMALL)]), pid=m.pid)
                 finally:
                     m.close()
-                for p in c.get_paginator("list_objects_v2").paginate(
-                        Bucket=BUCKET, Prefix="small%d" % run):
+                got = [o for p in c.get_paginator("list_objects_v2").paginate(
+                    Bucket=BUCKET, Prefix=d + "/")
+                    for o in p.get("Contents", []) if not o["Key"].endswith("/")]
+                assert len(got) == NSMALL, (kind, len(got))
+                m = fresh(kind)
+                try:
+                    measure(delete, kind, s3, lambda: sh(
+                        ["/usr/bin/python3", tool, "delete", os.path.join(m.root, d),
+                         str(NSMALL)]), pid=m.pid)
+                finally:
+                    m.close()
+                for p in c.get_paginator("list_objects_v2").paginate(Bucket=BUCKET,
+                                                                      Prefix=d):
                     for o in p.get("Contents", []):
                         c.delete_object(Bucket=BUCKET, Key=o["Key"])
+        for k in mounts:
+            cell(create, k).note = "mkdir first (not counted), then open/write/close each"
 
 
 # --------------------------------------------------------------------------
@@ -720,8 +766,11 @@ def fmt_cell(c, work):
     bits = []
     if c.req is not None:
         bits.append("%d req" % round(c.req))
-    if "random" in work and c.mbytes:
-        bits.append("%.2f MB" % (c.mbytes / 1e6))
+    if "random" in work:
+        if c.rchar is not None:
+            bits.append("%.2f MB in" % (c.rchar / 1e6))
+        elif c.mbytes:
+            bits.append("%.2f MB in" % (c.mbytes / 1e6))
     if c.cpu is not None:
         bits.append("cpu %.2f s" % c.cpu)
     if c.peak:
@@ -776,9 +825,10 @@ def targets():
             "%.2f requests a file" % (a.req / NSMALL), a.req / NSMALL <= 1.05)
     a, sf = get("%d random" % NRAND, "awsfs"), get("%d random" % NRAND, "s3fs")
     if a and sf:
+        fetched = a.rchar if a.rchar is not None else a.mbytes
         add("random reads: <= %d requests, < 2 MB fetched, faster than s3fs" % NRAND,
-            "%d requests, %.2f MB, %.2fx s3fs" % (a.req, a.mbytes / 1e6, ratio(a, sf)),
-            a.req <= NRAND and a.mbytes < 2e6 and ratio(a, sf) > 1)
+            "%d requests, %.2f MB, %.2fx s3fs" % (a.req, fetched / 1e6, ratio(a, sf)),
+            a.req <= NRAND and fetched < 2e6 and ratio(a, sf) > 1)
     for svc in ("DynamoDB", "SSM", "SQS"):
         a, cl = get(svc, "awsfs"), get(svc, "cli")
         if a and cl:
@@ -822,10 +872,13 @@ def report(started_at, duration):
     lines.append("- servers: s3rver (S3, data in %s) and moto (DynamoDB, SSM, SQS) on "
                  "127.0.0.1, started by the bench" % DATA)
     lines.append("")
-    lines.append("A cell: median wall time (requests the server logged, MB of response "
-                 "bodies for random reads, the FUSE daemon's CPU seconds, its peak RSS). "
-                 "Requests are counted from the servers' own access logs (s3rver's "
-                 "koa logger, moto's werkzeug log).\n")
+    lines.append("A cell: median wall time (requests the server logged; for random reads "
+                 "the MB the FUSE daemon read in, from /proc/PID/io rchar: sockets and "
+                 "/dev/fuse, for curl the bytes of the answers; the daemon's CPU seconds; "
+                 "its peak RSS). Requests are counted from the servers' own access logs "
+                 "(s3rver's koa logger, moto's werkzeug log): no proxy in the data path. "
+                 "rclone's last open-ended GET of a read can be logged after the count "
+                 "was taken.\n")
     lines.append("| workload | " + " | ".join(names[c] for c in clients) + " |")
     lines.append("| --- | " + " | ".join("---" for _ in clients) + " |")
     for w in ORDER:
@@ -866,9 +919,11 @@ def main():
     s3 = moto = None
     src = os.path.join(DATA, "awsfs-bench-src-%d.bin" % os.getpid())
     try:
-        need_s3 = any(want(w) for w in ("sequential", "%d random" % NRAND, "ls", "find",
-                                         "create"))
-        need_moto = any(want(w) for w in ("DynamoDB", "SSM", "SQS"))
+        def need(families):
+            return not ONLY or any(f.startswith(o) or o.startswith(f)
+                                   for f in families for o in ONLY)
+        need_s3 = need(("sequential", "%d random" % NRAND, "ls", "find", "create"))
+        need_moto = need(("DynamoDB", "SSM", "SQS"))
         if need_s3:
             with open(src, "wb") as f:
                 for _ in range(SIZE_MIB):
