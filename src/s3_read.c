@@ -24,6 +24,7 @@
 #define S3_MIN_FETCH (8u << 10)     /* a random read fetches at least this */
 #define S3_EXTRA_FETCH (4u << 10)   /* ... and this much past what it asked */
 #define S3_SEQ_SLACK (2u << 20)     /* async reads arrive a little out of order */
+#define S3_SPARE_PARTS 2            /* full-size part buffers kept for reuse */
 
 enum part_state { PART_PENDING, PART_READY, PART_FAILED };
 
@@ -55,6 +56,10 @@ struct s3_reader {
 	size_t bytes;               /* allocated by parts */
 	unsigned pending;           /* parts with a job in flight */
 	uint64_t part_size;
+	/* Buffers of part_size from consumed parts: reused, so a long read
+	 * does not fault in and zero fresh pages for every part. */
+	char *spare[S3_SPARE_PARTS];
+	unsigned nspare;
 };
 
 struct range_sink {
@@ -196,7 +201,10 @@ int s3_reader_new(struct s3 *s, const struct s3_loc *loc, const char *path, off_
 static void part_free(struct s3_reader *rd, struct rpart *p)
 {
 	rd->bytes -= p->len;
-	free(p->data);
+	if (p->len == rd->part_size && rd->nspare < S3_SPARE_PARTS)
+		rd->spare[rd->nspare++] = p->data;
+	else
+		free(p->data);
 	free(p);
 }
 
@@ -223,6 +231,8 @@ void s3_reader_free(struct s3_reader *rd)
 		rd->parts = p->next;
 		part_free(rd, p);
 	}
+	while (rd->nspare)
+		free(rd->spare[--rd->nspare]);
 	pthread_mutex_unlock(&rd->lock);
 	pthread_mutex_destroy(&rd->lock);
 	pthread_cond_destroy(&rd->cond);
@@ -273,7 +283,10 @@ static struct rpart *part_new(struct s3_reader *rd, off_t off, size_t len)
 
 	if (!p)
 		return NULL;
-	p->data = malloc(len ? len : 1);
+	if (len == rd->part_size && rd->nspare)
+		p->data = rd->spare[--rd->nspare];
+	else
+		p->data = malloc(len ? len : 1);
 	if (!p->data) {
 		free(p);
 		return NULL;
@@ -296,7 +309,8 @@ static void schedule(struct s3_reader *rd, off_t from, off_t to)
 
 	while (pos < to && (rd->size < 0 || pos < rd->size)) {
 		struct rpart *have = find_part(rd, pos);
-		size_t len = rd->part_size;
+		/* parts grow with the window: 1 MiB first, up to part_size */
+		size_t len = rd->window < rd->part_size ? (size_t)rd->window : rd->part_size;
 		struct rpart *p;
 
 		if (have) {
