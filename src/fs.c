@@ -170,9 +170,6 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *fc)
 	 * that stages writes does not upload an empty file first. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
-	/* Attributes come with every readdir batch (listings carry them), not
-	 * only with the first: `ls -l` then needs no LOOKUP per entry. */
-	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	/* More of the kernel's read-ahead and writes in flight at once: network
 	 * latency, not the CPU, bounds each. */
 	conn->max_background = FS_MAX_BACKGROUND;

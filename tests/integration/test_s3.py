@@ -1042,7 +1042,9 @@ def test_daemon_mode_reads_ahead_uploads_in_parts_and_exits(mount, proxy, boto):
     assert sha(obj(boto, "d.bin")) == sha(data)
     proxy.reset()
     assert file_sha(os.path.join(b, "d.bin")) == sha(data)
-    assert proxy.count("s3", "GetObject") >= 10
+    # read-ahead parts (5..16 for 20 MiB, as in the foreground), not one
+    # small GET per kernel read as when no worker thread survived the fork
+    assert 5 <= proxy.count("s3", "GetObject") <= 16
     pids = [int(p) for p in run("pgrep", "-f", "awsfs.*%s" % m.path, check=False)
             .stdout.split()]
     assert pids
