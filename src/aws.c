@@ -758,7 +758,9 @@ static int attempt(struct aws_client *c, const struct aws_request *req,
 			rc = -EIO;
 	} else if (rc == -ENOKEY || rc == -EACCES) {
 		rc = -EACCES; /* no usable credentials */
-	} else if (rc == 0 && (resp->status < 200 || resp->status > 299)) {
+	} else if (rc == 0 && (resp->status < 200 || resp->status > 299) &&
+		   resp->status != 304) {
+		/* (304 answers a conditional request: the caller's to read.) */
 		aws_parse_error(req->svc, resp);
 		rc = aws_errno_for(resp->code, resp->status);
 	}
@@ -908,6 +910,7 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct aws_res
 			  path, resp->code, msg, resp->status,
 			  resp->request_id[0] ? resp->request_id : "-", why ? "; gave up: " : "",
 			  why ? why : "");
+	resp->logged = !req->quiet_errors || why;
 	return rc;
 }
 

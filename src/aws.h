@@ -100,6 +100,7 @@ struct aws_response {
 	char code[128];             /* AWS error code, "" on success */
 	char message[512];          /* AWS error message */
 	char request_id[128];
+	bool logged;                /* aws_call logged the error at error level */
 };
 
 /*

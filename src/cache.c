@@ -24,7 +24,6 @@
 #include "util.h"
 
 #define CACHE_INITIAL_BUCKETS 1024u
-#define CACHE_ENTRY_OVERHEAD 128u /* bytes counted per entry beyond path and data */
 
 struct entry {
 	struct entry *hnext;          /* hash chain */
@@ -41,6 +40,11 @@ struct entry {
 	uint64_t expires_ms;
 	uint64_t ttl_ms;
 };
+
+/* What cache_mem counts of an entry must be what it costs: the record and
+ * the allocator's headers of its three blocks, not just the bytes. */
+_Static_assert(sizeof(struct entry) + 3 * 16 <= CACHE_ENTRY_OVERHEAD,
+	       "CACHE_ENTRY_OVERHEAD undercounts an entry");
 
 struct svc_counters {
 	uint64_t hits, misses, revalidations, evictions;
@@ -360,6 +364,7 @@ enum cache_state cache_get(struct cache *c, enum aws_service svc, enum cache_kin
 	out->len = e->len;
 	snprintf(out->etag, sizeof(out->etag), "%s", e->etag);
 	out->last_modified = e->last_modified;
+	out->ttl_left_ms = st == CACHE_FRESH ? e->expires_ms - now : 0;
 	if (e->on_disk) {
 		if (disk_read(c, e, &out->data) != 0) {
 			entry_remove(c, e);
@@ -546,6 +551,28 @@ void cache_drop(struct cache *c, const char *path)
 	free(parent);
 }
 
+void cache_forget(struct cache *c, enum aws_service svc, enum cache_kind kind, const char *path)
+{
+	struct entry *e;
+
+	(void)svc;
+	pthread_mutex_lock(&c->lock);
+	e = *slot_of(c, kind, path);
+	if (e)
+		entry_remove(c, e);
+	pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t cache_mem_cap(const struct cache *c)
+{
+	return c->opts.mem_bytes;
+}
+
+bool cache_has_disk(const struct cache *c)
+{
+	return c->dir != NULL;
+}
+
 long cache_invalidate(struct cache *c, const char *pattern)
 {
 	size_t plen = strlen(pattern), n = 0, cap = 0;
@@ -583,6 +610,27 @@ long cache_invalidate(struct cache *c, const char *pattern)
 		}
 		entry_remove(c, e);
 		dropped++;
+	}
+	if (!prefix) {
+		/* The folder's listing holds what it knew of the path (an S3
+		 * object's size): it goes too, as "/a/b/" or "/a/b". */
+		char *parent = strdup(pattern), *slash;
+
+		if (parent && (slash = strrchr(parent, '/')) && slash != parent) {
+			struct entry *e;
+
+			slash[1] = '\0';
+			if ((e = *slot_of(c, CACHE_LIST, parent))) {
+				entry_remove(c, e);
+				dropped++;
+			}
+			slash[0] = '\0';
+			if ((e = *slot_of(c, CACHE_LIST, parent))) {
+				entry_remove(c, e);
+				dropped++;
+			}
+		}
+		free(parent);
 	}
 	pthread_mutex_unlock(&c->lock);
 	for (size_t i = 0; i < n; i++) {

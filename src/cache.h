@@ -30,6 +30,9 @@ enum cache_kind {
 	CACHE_NKINDS
 };
 
+/* Bytes counted against cache_mem per entry beyond its path and data. */
+#define CACHE_ENTRY_OVERHEAD 288u
+
 /* cache_put flags */
 #define CACHE_NEGATIVE 0x1 /* the name does not exist */
 #define CACHE_NO_DISK 0x2  /* never write this entry to the disk cache */
@@ -77,6 +80,7 @@ struct cache_hit {
 	bool negative;
 	char etag[128];    /* "" when none */
 	time_t last_modified; /* 0 when none */
+	uint64_t ttl_left_ms; /* FRESH: how long it stays so */
 };
 
 /*
@@ -107,11 +111,21 @@ int cache_renew(struct cache *c, enum aws_service svc, enum cache_kind kind, con
  * the listing of its parent folder. */
 void cache_drop(struct cache *c, const char *path);
 
+/* Drop the one entry (svc, kind, path), without calling the changed hook:
+ * the mount changed it itself and says what it is now. */
+void cache_forget(struct cache *c, enum aws_service svc, enum cache_kind kind, const char *path);
+
+/* The memory cap (cache_mem) and whether a disk layer (cache_dir) is in use. */
+uint64_t cache_mem_cap(const struct cache *c);
+bool cache_has_disk(const struct cache *c);
+
 /*
  * CloudFront-style invalidation: "/s3/b/logs/x.txt" drops that path; a
  * pattern ending in '*' drops everything whose path starts with the text
  * before the '*', across '/' ("/s3/b/logs/" then '*' drops the folder's
- * whole subtree, "/" then '*' everything). A '*' elsewhere is -EINVAL. Returns
+ * whole subtree, "/" then '*' everything). An exact path also drops the
+ * CACHE_LIST of its folder ("/s3/b/logs/" and "/s3/b/logs"), which holds
+ * what the listing said of it. A '*' elsewhere is -EINVAL. Returns
  * the number of entries dropped (>= 0) or -EINVAL. Calls the changed hook
  * for each path dropped.
  */

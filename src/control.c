@@ -10,6 +10,7 @@
 #include "cache.h"
 #include "config.h"
 #include "control.h"
+#include "fs.h"
 #include "log.h"
 #include "stats.h"
 
@@ -178,6 +179,9 @@ static int apply_invalidations(struct control *c, struct control_fh *f)
 			log_info("invalidated %ld cache entries for %s", n, line);
 		}
 	}
+	/* The kernel's copies of those paths are gone too when close(2)
+	 * returns, so the next cat reads what the service has now. */
+	fs_kernel_forget_wait(2000);
 	buf_reset(&f->data);
 	return rc;
 }

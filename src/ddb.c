@@ -144,6 +144,56 @@ static bool fresh(const struct ddb *d, uint64_t ms)
 	return ms && util_mono_ms() - ms < d->ttl_ms;
 }
 
+/*
+ * The shared cache says how long each thing remembered here is believed: a
+ * marker entry per thing (CACHE_LIST "/dynamodb/" the table list and
+ * "/dynamodb/T/", "/dynamodb/T/dir/" listings; CACHE_VALUE
+ * "/dynamodb/T/.table.json" a description, "/dynamodb/T/f.json" an item),
+ * put when it is fetched. So
+ * ddb_ttl, cache_mem and .awsfs/invalidate reach it, and .awsfs/stats
+ * counts its hits and misses. The validator is DDB_MARK, or for an item a
+ * hash of its text, so the kernel is told to forget a file only when it
+ * changed.
+ */
+#define DDB_MARK "ddb"
+
+/* A listing's marker ends in '/', so "/dynamodb/T/" then '*' reaches it. */
+static void mark_path(enum cache_kind kind, const char *path, char *out, size_t size)
+{
+	snprintf(out, size, "/dynamodb%s%s%s", *path ? "/" : "", path,
+		 kind == CACHE_LIST ? "/" : "");
+}
+
+/* Is the thing at path (fetched at ms) fresh? Called under d->lock or not. */
+static bool marked_fresh(const struct ddb *d, enum cache_kind kind, const char *path,
+			 uint64_t ms)
+{
+	char mp[DDB_PATH_MAX + 16];
+	struct cache_hit hit;
+	bool ok;
+
+	if (!d->cfg->cache)
+		return fresh(d, ms);
+	mark_path(kind, path, mp, sizeof(mp));
+	ok = cache_get(d->cfg->cache, AWS_SVC_DYNAMODB, kind, mp, &hit) == CACHE_FRESH;
+	free(hit.data);
+	return ok && ms;
+}
+
+static void mark(const struct ddb *d, enum cache_kind kind, const char *path, const char *text,
+		 size_t len)
+{
+	char mp[DDB_PATH_MAX + 16], tag[SHA256_HEX_LEN + 1];
+
+	if (!d->cfg->cache)
+		return;
+	mark_path(kind, path, mp, sizeof(mp));
+	if (text)
+		util_sha256_hex(text, len, tag);
+	cache_put(d->cfg->cache, AWS_SVC_DYNAMODB, kind, mp, "1", 1, text ? tag : DDB_MARK, 0,
+		  -1, 0);
+}
+
 /* "/dynamodb/<path>" for log lines (cut when very long). */
 static const char *logpath(const char *path, char *out, size_t size)
 {
@@ -191,7 +241,7 @@ static int ddb_call(struct ddb *d, const char *op, const json_t *body, const cha
 	rc = aws_call(d->client, &req, &resp);
 	buf_free(&payload);
 	if (rc) {
-		if (quiet && rc != -ENOENT)
+		if (quiet && rc != -ENOENT && !resp.logged)
 			log_error("dynamodb %s %s: %s: %s (HTTP %ld, request id %s)", op, lp,
 				  resp.code, resp.message, resp.status,
 				  resp.request_id[0] ? resp.request_id : "-");
@@ -325,6 +375,7 @@ static int refresh_tables(struct ddb *d)
 	d->ntables = a.n;
 	d->tables_ms = util_mono_ms();
 	pthread_mutex_unlock(&d->lock);
+	mark(d, CACHE_LIST, "", NULL, 0);
 	return 0;
 }
 
@@ -419,6 +470,23 @@ bad:
 	return -EIO;
 }
 
+/* A description's marker: "/dynamodb/T/.table.json", the file that shows it. */
+static bool desc_fresh(const struct ddb *d, const struct tinfo *t)
+{
+	char p[DDB_PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/%s", t->name, DDB_DESC_FILE);
+	return marked_fresh(d, CACHE_VALUE, p, t->fetched_ms);
+}
+
+static void desc_mark(const struct ddb *d, const struct tinfo *t)
+{
+	char p[DDB_PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/%s", t->name, DDB_DESC_FILE);
+	mark(d, CACHE_VALUE, p, NULL, 0);
+}
+
 /* Put t (ownership taken) in the cache, replacing the table's entry. */
 static void tinfo_store(struct ddb *d, struct tinfo *t)
 {
@@ -437,6 +505,7 @@ static void tinfo_store(struct ddb *d, struct tinfo *t)
 	}
 	t->next = d->tinfos;
 	d->tinfos = t;
+	desc_mark(d, t);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -458,7 +527,7 @@ static int table_get(struct ddb *d, const char *table, struct tinfo *out, char *
 		return -ENOENT;
 	pthread_mutex_lock(&d->lock);
 	for (t = d->tinfos; t; t = t->next) {
-		if (strcmp(t->name, table) == 0 && fresh(d, t->fetched_ms)) {
+		if (strcmp(t->name, table) == 0 && desc_fresh(d, t)) {
 			tinfo_copy(out, t);
 			rc = 0;
 			if (desc) {
@@ -520,7 +589,7 @@ static int table_exists(struct ddb *d, const char *table)
 	if (!valid_table_name(table, strlen(table)))
 		return -ENOENT;
 	pthread_mutex_lock(&d->lock);
-	if (fresh(d, d->tables_ms)) {
+	if (marked_fresh(d, CACHE_LIST, "", d->tables_ms)) {
 		known = true;
 		found = bsearch(&table, d->tables, d->ntables, sizeof(char *), cmp_str) != NULL;
 	}
@@ -554,6 +623,28 @@ static void listing_free(struct listing *l)
 		free_names(l->names, l->n);
 		free(l);
 	}
+}
+
+/* "T" or "T/dir": where a listing's marker lives. */
+static void listing_path(const struct listing *l, char *out, size_t size)
+{
+	snprintf(out, size, "%s%s%s", l->table, *l->dir ? "/" : "", l->dir);
+}
+
+static bool listing_fresh(const struct ddb *d, const struct listing *l)
+{
+	char p[DDB_PATH_MAX];
+
+	listing_path(l, p, sizeof(p));
+	return marked_fresh(d, CACHE_LIST, p, l->fetched_ms);
+}
+
+static void listing_mark(const struct ddb *d, const struct listing *l)
+{
+	char p[DDB_PATH_MAX];
+
+	listing_path(l, p, sizeof(p));
+	mark(d, CACHE_LIST, p, NULL, 0);
 }
 
 /* Keep a listing's names (sorted, ownership taken). */
@@ -591,6 +682,7 @@ static void listing_put(struct ddb *d, const char *table, const char *dir, char 
 	}
 	l->next = d->listings;
 	d->listings = l;
+	listing_mark(d, l);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -602,7 +694,7 @@ static enum lst listing_lookup(struct ddb *d, const char *table, const char *dir
 
 	pthread_mutex_lock(&d->lock);
 	l = listing_find(d, table, dir);
-	if (l && fresh(d, l->fetched_ms)) {
+	if (l && listing_fresh(d, l)) {
 		if (bsearch(&name, l->names, l->n, sizeof(char *), cmp_str))
 			r = LST_PRESENT;
 		else if (l->complete)
@@ -610,6 +702,35 @@ static enum lst listing_lookup(struct ddb *d, const char *table, const char *dir
 	}
 	pthread_mutex_unlock(&d->lock);
 	return r;
+}
+
+/* A fresh, complete listing's names (a copy, caller frees): 0, else -ENOENT. */
+static int listing_copy(struct ddb *d, const char *table, const char *dir, char ***names,
+			size_t *n, double *cap)
+{
+	struct listing *l;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&d->lock);
+	l = listing_find(d, table, dir);
+	if (l && l->complete && listing_fresh(d, l)) {
+		char **v = calloc(l->n ? l->n : 1, sizeof(*v));
+		size_t i = 0;
+
+		for (; v && i < l->n; i++)
+			if (!(v[i] = strdup(l->names[i])))
+				break;
+		if (v && i == l->n) {
+			*names = v;
+			*n = l->n;
+			*cap = l->capacity;
+			rc = 0;
+		} else {
+			free_names(v, i);
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	return rc;
 }
 
 /* After a write (add) or a delete (!add), so the snapshot tells the truth. */
@@ -732,6 +853,7 @@ static void icache_put(struct ddb *d, const char *path, char *text, size_t len, 
 	}
 	c->next = d->items;
 	d->items = c;
+	mark(d, CACHE_VALUE, c->path, c->text, c->len);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -751,7 +873,8 @@ static int icache_get(struct ddb *d, const char *path, bool any_age, struct item
 
 	pthread_mutex_lock(&d->lock);
 	for (struct icache *c = d->items; c; c = c->next) {
-		if (strcmp(c->path, path) != 0 || (!any_age && !fresh(d, c->fetched_ms)))
+		if (strcmp(c->path, path) != 0 ||
+		    (!any_age && !marked_fresh(d, CACHE_VALUE, c->path, c->fetched_ms)))
 			continue;
 		rc = 0;
 		v->len = c->len;
@@ -1585,7 +1708,7 @@ static int ddb_readdir(void *be, const char *path, backend_fill_fn fill, void *s
 	struct dpath p;
 	char **names = NULL, **copy;
 	size_t n = 0;
-	bool cut = false;
+	bool cut = false, cached = false;
 	double cap = 0;
 	int rc = resolve(d, path, &p);
 
@@ -1593,7 +1716,11 @@ static int ddb_readdir(void *be, const char *path, backend_fill_fn fill, void *s
 		return rc;
 	switch (p.kind) {
 	case P_ROOT:
-		rc = refresh_tables(d);
+		pthread_mutex_lock(&d->lock);
+		cut = marked_fresh(d, CACHE_LIST, "", d->tables_ms); /* (cut: fresh here) */
+		pthread_mutex_unlock(&d->lock);
+		rc = cut ? 0 : refresh_tables(d);
+		cut = false;
 		if (rc)
 			break;
 		pthread_mutex_lock(&d->lock);
@@ -1618,28 +1745,38 @@ static int ddb_readdir(void *be, const char *path, backend_fill_fn fill, void *s
 		rc = table_get(d, p.table, &p.t, NULL, NULL);
 		if (rc)
 			break;
-		rc = list_keys(d, &p.t, NULL, path, &names, &n, &cut, &cap);
+		cached = listing_copy(d, p.table, "", &names, &n, &cap) == 0;
+		if (!cached)
+			rc = list_keys(d, &p.t, NULL, path, &names, &n, &cut, &cap);
 		if (rc)
 			break;
 		fill_name(&f, DDB_DESC_FILE, false, 0);
 		for (size_t i = 0; i < n; i++)
 			fill_name(&f, names[i], p.t.nkeys == 2, 0);
 		rc = fill_extras(&f, path, names, n);
-		listing_put(d, p.table, "", names, n, !cut, cap);
+		if (cached)
+			free_names(names, n); /* (not renewed: it was read, not fetched) */
+		else
+			listing_put(d, p.table, "", names, n, !cut, cap);
 		break;
 	case P_PART:
 		if (mfile_size(d, path, true, &(off_t){ 0 }) == 0) {
 			rc = -ENOTDIR;
 			break;
 		}
-		rc = list_keys(d, &p.t, json_object_get(p.key, p.t.keys[0].name), path, &names,
-			       &n, &cut, &cap);
+		cached = listing_copy(d, p.table, p.name, &names, &n, &cap) == 0;
+		if (!cached)
+			rc = list_keys(d, &p.t, json_object_get(p.key, p.t.keys[0].name), path,
+				       &names, &n, &cut, &cap);
 		if (rc)
 			break;
 		for (size_t i = 0; i < n; i++)
 			fill_name(&f, names[i], false, 0);
 		rc = fill_extras(&f, path, names, n);
-		listing_put(d, p.table, p.name, names, n, !cut, cap);
+		if (cached)
+			free_names(names, n);
+		else
+			listing_put(d, p.table, p.name, names, n, !cut, cap);
 		break;
 	default:
 		rc = -ENOTDIR;

@@ -87,6 +87,9 @@ static int route(const char *path, struct route *r)
 	size_t len;
 
 	memset(r, 0, sizeof(*r));
+	/* libfuse passes no path for a file removed while open (hard_remove). */
+	if (!path)
+		return -ESTALE;
 	if (path[0] != '/')
 		return -EINVAL;
 	if (c->single.ops && strncmp(name, FS_CONTROL_DIR, strlen(FS_CONTROL_DIR)) != 0) {
@@ -175,6 +178,15 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *fc)
 	conn->max_background = FS_MAX_BACKGROUND;
 	conn->congestion_threshold = FS_MAX_BACKGROUND * 3 / 4;
 	fc->use_ino = 0;
+	/* rm of a file some process still has open (or whose close has not
+	 * reached us yet: the kernel sends RELEASE after close returns) removes
+	 * it at once. libfuse's default instead renames it to .fuse_hidden*
+	 * and removes that at release: a copy of the object where rename is a
+	 * copy, refused (EPERM) where there is no rename, so `rm` of an SQS
+	 * message just read could fail at random and leave it to be read
+	 * again. Open handles keep working from what the backend holds; a
+	 * path-based call on such a file gets ESTALE (route()). */
+	fc->hard_remove = 1;
 	fc->entry_timeout = c->attr_timeout;
 	fc->attr_timeout = c->attr_timeout;
 	fc->negative_timeout = 0;
@@ -635,12 +647,15 @@ struct forget_item {
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	pthread_cond_t idle_cond;        /* the queue ran dry */
 	struct forget_item *head, *tail; /* protected by lock */
 	size_t n;                        /* protected by lock */
+	bool busy;                       /* an item is being told; protected by lock */
 	bool running, stop;              /* protected by lock */
 	pthread_t thread;
 	struct fuse *fuse;
-} forget = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+} forget = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+	     .idle_cond = PTHREAD_COND_INITIALIZER };
 
 static void *forget_worker(void *arg)
 {
@@ -658,12 +673,18 @@ static void *forget_worker(void *arg)
 		if (!forget.head)
 			forget.tail = NULL;
 		forget.n--;
+		forget.busy = true;
 		pthread_mutex_unlock(&forget.lock);
 		/* -ENOENT: the kernel did not know the path; nothing to do. */
 		fuse_invalidate_path(forget.fuse, it->path);
 		free(it);
 		pthread_mutex_lock(&forget.lock);
+		forget.busy = false;
+		if (!forget.head)
+			pthread_cond_broadcast(&forget.idle_cond);
 	}
+	forget.busy = false;
+	pthread_cond_broadcast(&forget.idle_cond);
 	pthread_mutex_unlock(&forget.lock);
 	return NULL;
 }
@@ -691,6 +712,24 @@ void fs_kernel_forget(void *arg, const char *path)
 		forget.n++;
 		pthread_cond_signal(&forget.cond);
 	}
+	pthread_mutex_unlock(&forget.lock);
+}
+
+void fs_kernel_forget_wait(unsigned timeout_ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&forget.lock);
+	while (forget.running && (forget.head || forget.busy))
+		if (pthread_cond_timedwait(&forget.idle_cond, &forget.lock, &until) == ETIMEDOUT)
+			break;
 	pthread_mutex_unlock(&forget.lock);
 }
 

@@ -44,6 +44,10 @@ const struct fuse_operations *fs_operations(void);
  * Matches cache_changed_fn, so it can be the cache's hook (arg unused).
  */
 void fs_kernel_forget(void *arg, const char *path);
+/* Wait (at most timeout_ms) until every path queued so far has been told to
+ * the kernel. Never from a request on one of those paths: the kernel may
+ * hold its lock until that request is answered. */
+void fs_kernel_forget_wait(unsigned timeout_ms);
 /* Start and stop that worker (main, around the FUSE loop). */
 int fs_forget_start(struct fuse *fuse);
 void fs_forget_stop(void);

@@ -287,6 +287,7 @@ int main(int argc, char *argv[])
 			.staging_dir = o.staging_dir,
 			.sse = o.sse,
 			.storage_class = o.storage_class,
+			.mime_types = o.mime_types,
 		};
 		char code[128];
 

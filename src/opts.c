@@ -125,6 +125,9 @@ static const struct opt_def opt_table[] = {
 	  "S3: server-side encryption: AES256, aws:kms or\naws:kms:KEYID", NULL },
 	{ "storage_class", OT_STR, F(storage_class), 0, 0, NULL, "CLASS",
 	  "S3: storage class of new objects (STANDARD_IA, ...)", NULL },
+	{ "mime_types", OT_STR, F(mime_types), 0, 0, "/etc/mime.types", "FILE",
+	  "S3: Content-Type of new objects by extension from\n"
+	  "this table (none: send no Content-Type)", NULL },
 	{ "ddb_json", OT_STR, F(ddb_json), 0, 0, "plain", "VIEW",
 	  "DynamoDB items as plain JSON, or typed (DynamoDB's\n"
 	  "own JSON, which keeps sets and binary apart)", ddb_views },

@@ -51,6 +51,7 @@ struct awsfs_opts {
 	char *staging_dir;
 	char *sse;
 	char *storage_class;
+	char *mime_types;
 	int min_ttl, default_ttl, max_ttl, negative_ttl; /* cache, seconds */
 	int s3_ttl, ddb_ttl, ssm_ttl, sqs_ttl;           /* -1: default_ttl */
 	uint64_t cache_mem;    /* bytes */

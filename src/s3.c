@@ -3,10 +3,12 @@
  *
  * Paths map to (bucket, key); folders are common prefixes and "dir/"
  * markers. Listings are ListObjectsV2 with delimiter "/", streamed to the
- * kernel page by page, and their attributes land in a short-lived folder
- * snapshot (s3_snap.c) so that the lookups that follow cost nothing.
- * A lookup without one is a HEAD on the key and, when that finds nothing,
- * a ListObjectsV2 of "key/" with max-keys=1. Also here: the bucket list,
+ * kernel page by page, and their attributes land in the cache
+ * (s3_cache.c) so that the lookups that follow cost nothing; a listing
+ * that reached its end is kept whole and answers the next readdir. A
+ * lookup the cache cannot answer is a HEAD on the key (If-None-Match when
+ * an expired entry has an ETag) and, when that finds nothing, a
+ * ListObjectsV2 of "key/" with max-keys=1. Also here: the bucket list,
  * mkdir/rmdir of buckets, and the backend's operations table (the other
  * operations live in s3_file.c and s3_change.c).
  */
@@ -21,14 +23,12 @@
 
 #include "json.h"
 #include "log.h"
+#include "mime.h"
 #include "paginate.h"
 #include "s3_i.h"
 #include "util.h"
 
-#define S3_BUCKET_LIST_TTL_MS 5000u
 #define S3_MAX_BUCKETS 100000u     /* AWS allows 10,000 per account; a bound */
-#define S3_SNAP_TTL_MS 5000u       /* how long a listing answers lookups */
-#define S3_SNAP_MAX_ENTRIES 20000u /* entries kept over every folder */
 #define S3_LIST_PAGE 1000u         /* ListObjectsV2's largest page */
 
 /* ------------------------------------------------------------------ */
@@ -121,59 +121,6 @@ char *s3_dir_prefix(const char *key)
 	p[n] = '/';
 	p[n + 1] = '\0';
 	return p;
-}
-
-/* The snapshot folder of loc's parent and loc's name within it. */
-int s3_parent_of(const struct s3_loc *loc, char **dir, const char **name)
-{
-	const char *slash = strrchr(loc->key, '/');
-	size_t plen = slash ? (size_t)(slash - loc->key) + 1 : 0;
-	size_t blen = strlen(loc->bucket);
-
-	*dir = malloc(blen + 1 + plen + 1);
-	if (!*dir)
-		return -ENOMEM;
-	memcpy(*dir, loc->bucket, blen);
-	(*dir)[blen] = '/';
-	memcpy(*dir + blen + 1, loc->key, plen);
-	(*dir)[blen + 1 + plen] = '\0';
-	*name = slash ? slash + 1 : loc->key;
-	return 0;
-}
-
-/* The snapshot folder of the folder loc itself. */
-char *s3_snapdir_of(const struct s3_loc *loc)
-{
-	struct buf b;
-
-	buf_init(&b, S3_MAX_KEY + 512);
-	if (buf_printf(&b, "%s/%s%s", loc->bucket, loc->key, *loc->key ? "/" : "")) {
-		buf_free(&b);
-		return NULL;
-	}
-	return buf_detach(&b);
-}
-
-void s3_note_object(struct s3 *s, const struct s3_loc *loc, const struct stat *st)
-{
-	const char *name;
-	char *dir;
-
-	if (!loc->bucket || !*loc->key || s3_parent_of(loc, &dir, &name))
-		return;
-	s3_snap_put(s->snap, dir, name, st);
-	free(dir);
-}
-
-void s3_note_gone(struct s3 *s, const struct s3_loc *loc)
-{
-	const char *name;
-	char *dir;
-
-	if (!loc->bucket || !*loc->key || s3_parent_of(loc, &dir, &name))
-		return;
-	s3_snap_remove(s->snap, dir, name);
-	free(dir);
 }
 
 /* ------------------------------------------------------------------ */
@@ -388,6 +335,7 @@ static int refresh_buckets(struct s3 *s)
 	s->nbuckets = bp.n;
 	s->buckets_fetched_ms = util_mono_ms();
 	pthread_mutex_unlock(&s->lock);
+	s3c_buckets_listed(s, true);
 	return 0;
 }
 
@@ -396,9 +344,9 @@ static int find_bucket(struct s3 *s, const char *name, time_t *created, bool *fr
 {
 	int found = 0;
 
+	*fresh = s3c_buckets_fresh(s);
 	pthread_mutex_lock(&s->lock);
-	*fresh = s->buckets_fetched_ms &&
-		 util_mono_ms() - s->buckets_fetched_ms < S3_BUCKET_LIST_TTL_MS;
+	*fresh = *fresh && s->buckets_fetched_ms;
 	for (size_t i = 0; i < s->nbuckets; i++) {
 		if (strcmp(s->buckets[i].name, name) == 0) {
 			*created = s->buckets[i].created;
@@ -506,8 +454,10 @@ int s3_bucket_delete(struct s3 *s, const char *name, const char *path)
 
 	aws_response_free(&resp);
 	if (rc == 0 || rc == -ENOENT) {
+		struct s3_loc loc = { (char *)name, (char *)"" };
+
 		bucket_list_change(s, name, false);
-		s3_snap_clear(s->snap);
+		s3_note_tree(s, &loc);
 	}
 	return rc;
 }
@@ -534,58 +484,94 @@ int s3_check_bucket(struct aws_client *client, const char *bucket, char *code, s
 /* getattr                                                             */
 /* ------------------------------------------------------------------ */
 
+/* HEAD, conditional when etag is set: 0 (*m filled), 1 (304: unchanged),
+ * or -errno. *ttl: from the answer's Cache-Control (-1: the S3 TTL). */
+static int head_cond(struct s3 *s, const struct s3_loc *loc, const char *path,
+		     const char *etag, struct s3_meta *m, int64_t *ttl)
+{
+	char cond[256];
+	const char *hdr[1] = { cond };
+	struct aws_request req = {
+		.svc = AWS_SVC_S3,
+		.op = "HeadObject",
+		.method = "HEAD",
+		.bucket = loc->bucket,
+		.key = loc->key,
+		.path = path,
+		.quiet_errors = true,
+	};
+	struct aws_response resp;
+	int rc;
+
+	if (etag && s3c_cond_header(etag, 0, cond, sizeof(cond))) {
+		req.headers = hdr;
+		req.nheaders = 1;
+	}
+	rc = aws_call(s->client, &req, &resp);
+	*ttl = -1;
+	if (rc == 0 && s->cfg->cache)
+		*ttl = cache_ttl_from_header(s->cfg->cache,
+					     http_response_header(&resp.http, "cache-control"));
+	if (rc == 0 && resp.status == 304)
+		rc = req.nheaders ? 1 : -EIO;
+	else if (rc == 0)
+		rc = s3_meta_from_headers(&resp.http, m);
+	aws_response_free(&resp);
+	return rc;
+}
+
 static int lookup(struct s3 *s, const char *path, const struct s3_loc *loc, struct stat *st)
 {
+	char etag[128];
 	struct s3_meta m;
-	const char *name;
-	char *dir = NULL;
+	char *cpath;
 	bool marker;
 	time_t mtime;
+	int64_t ttl;
 	int rc;
 
 	if (s3_open_file_stat(s, path, st))
 		return 0;
-	rc = s3_parent_of(loc, &dir, &name);
-	if (rc)
-		return rc;
-	switch (s3_snap_get(s->snap, dir, name, st)) {
-	case S3_SNAP_FOUND:
-		free(dir);
-		return 0;
-	case S3_SNAP_ABSENT:
-		free(dir);
-		return -ENOENT;
-	default:
-		break;
+	cpath = s3c_path(loc);
+	if (!cpath)
+		return -ENOMEM;
+	rc = s3c_lookup(s, cpath, st, etag, sizeof(etag));
+	if (rc == 0 || rc == -ENOENT)
+		goto out;
+	rc = head_cond(s, loc, path, rc == 2 ? etag : NULL, &m, &ttl);
+	if (rc == 1) {
+		/* 304: the cached attributes (and bytes) stand. */
+		s3c_renewed(s, cpath, ttl);
+		rc = 0;
+		goto out;
 	}
-	rc = s3_head(s, loc, path, true, &m);
+	if (etag[0] && (rc == 0 ? !m.etag || strcmp(m.etag, etag) != 0 : rc == -ENOENT))
+		s3c_changed(s, cpath); /* another version, or gone */
 	if (rc == 0) {
 		bool is_dir = m.content_type && m.size == 0 &&
 			      strncmp(m.content_type, S3_DIR_CONTENT_TYPE,
 				      strlen(S3_DIR_CONTENT_TYPE)) == 0;
 
 		s3_stat_from_meta(s, &m, is_dir, st);
+		s3c_put_attr(s, cpath, st, m.etag, ttl);
 		s3_meta_free(&m);
-		s3_snap_put(s->snap, dir, name, st);
-		free(dir);
-		return 0;
+		goto out;
 	}
-	if (rc != -ENOENT) {
-		free(dir);
-		return rc;
-	}
+	if (rc != -ENOENT)
+		goto out;
 	rc = folder_exists(s, loc, path, &marker, &mtime);
 	if (rc == 1) {
 		fs_dir_stat(s->cfg, st);
 		if (marker && mtime)
 			st->st_mtime = st->st_ctime = st->st_atime = mtime;
-		s3_snap_put(s->snap, dir, name, st);
+		s3c_put_attr(s, cpath, st, NULL, -1);
 		rc = 0;
 	} else if (rc == 0) {
-		s3_snap_remove(s->snap, dir, name);
+		s3c_put_absent(s, cpath);
 		rc = -ENOENT;
 	}
-	free(dir);
+out:
+	free(cpath);
 	return rc;
 }
 
@@ -615,21 +601,18 @@ int s3_getattr(void *be, const char *path, struct stat *st)
 /* listings                                                            */
 /* ------------------------------------------------------------------ */
 
-struct s3_ent {
-	char *name;
-	struct stat st;
-};
-
 struct s3_dirh {
 	pthread_mutex_t lock;
 	struct s3_loc loc;
 	char *path;
 	char *prefix;      /* ListObjectsV2 prefix */
-	char *snapdir;     /* snapshot folder */
+	char *cdir;        /* the folder's cache path */
 	bool buckets;      /* the bucket list */
 	bool started, done;
 	char *token;       /* where the next page starts */
-	uint64_t gen;      /* snapshot generation of this listing */
+	uint64_t gen;      /* cache change generation when the listing began */
+	struct buf recs;   /* the whole listing so far, for the cache */
+	bool recs_ok;      /* every entry is in recs */
 	struct s3_ent *ents;
 	size_t n;          /* entries of the current page */
 	off_t base;        /* number of the page's first entry, from 0 */
@@ -638,9 +621,7 @@ struct s3_dirh {
 
 static void ents_free(struct s3_dirh *d)
 {
-	for (size_t i = 0; i < d->n; i++)
-		free(d->ents[i].name);
-	free(d->ents);
+	s3_ents_free(d->ents, d->n);
 	d->ents = NULL;
 	d->n = 0;
 }
@@ -663,7 +644,8 @@ struct page_ctx {
 	size_t n, cap;
 };
 
-static int page_add(struct page_ctx *pc, const char *name, size_t len, const struct stat *st)
+static int page_add(struct page_ctx *pc, const char *name, size_t len, const struct stat *st,
+		    const char *etag)
 {
 	struct s3_ent *e;
 
@@ -685,8 +667,12 @@ static int page_add(struct page_ctx *pc, const char *name, size_t len, const str
 	}
 	e = &pc->ents[pc->n];
 	e->name = strndup(name, len);
-	if (!e->name)
+	e->etag = etag ? strdup(etag) : NULL;
+	if (!e->name || (etag && !e->etag)) {
+		free(e->name);
+		free(e->etag);
 		return -ENOMEM;
+	}
 	e->st = *st;
 	pc->n++;
 	return 0;
@@ -706,6 +692,7 @@ static int list_page(void *arg, const struct xml_node *root, size_t *items, bool
 		const char *key = xml_child_text(n, "Key");
 		const char *size = xml_child_text(n, "Size");
 		const char *lm = xml_child_text(n, "LastModified");
+		const char *etag = xml_child_text(n, "ETag");
 		const char *name;
 		long long sz = 0;
 		time_t t = 0;
@@ -726,12 +713,13 @@ static int list_page(void *arg, const struct xml_node *root, size_t *items, bool
 		} else if (len > suffix && strcmp(name + len - suffix, S3_FOLDER_SUFFIX) == 0) {
 			fs_dir_stat(s->cfg, &st);
 			len -= suffix;
+			etag = NULL;
 		} else {
 			fs_file_stat(s->cfg, &st, (off_t)sz, 0666);
 		}
 		if (t)
 			st.st_mtime = st.st_ctime = st.st_atime = t;
-		rc = page_add(pc, name, len, &st);
+		rc = page_add(pc, name, len, &st, etag);
 	}
 	for (n = xml_child(root, "CommonPrefixes"); n && !rc; n = xml_next(n, "CommonPrefixes")) {
 		const char *p = xml_child_text(n, "Prefix");
@@ -745,7 +733,7 @@ static int list_page(void *arg, const struct xml_node *root, size_t *items, bool
 		if (len < 1 || p[plen + len - 1] != '/')
 			continue;
 		fs_dir_stat(s->cfg, &st);
-		rc = page_add(pc, p + plen, len - 1, &st);
+		rc = page_add(pc, p + plen, len - 1, &st, NULL);
 	}
 	return rc;
 }
@@ -768,8 +756,6 @@ static int fetch_page(struct s3 *s, struct s3_dirh *d)
 	struct paginate_result res = { 0 };
 	struct page_ctx pc = { .s = s, .d = d };
 	struct buf q;
-	const char **names = NULL;
-	struct stat *sts = NULL;
 	size_t k = 0;
 	int rc;
 
@@ -787,9 +773,7 @@ static int fetch_page(struct s3 *s, struct s3_dirh *d)
 	rc = paginate_xml(s->client, &req, &paginate_s3_list_objects_v2, &po, list_page, &pc, &res);
 	buf_free(&q);
 	if (rc) {
-		for (size_t i = 0; i < pc.n; i++)
-			free(pc.ents[i].name);
-		free(pc.ents);
+		s3_ents_free(pc.ents, pc.n);
 		free(res.next_token);
 		return rc;
 	}
@@ -799,6 +783,7 @@ static int fetch_page(struct s3 *s, struct s3_dirh *d)
 	for (size_t i = 0; i < pc.n; i++) {
 		if (k && strcmp(pc.ents[k - 1].name, pc.ents[i].name) == 0) {
 			free(pc.ents[i].name);
+			free(pc.ents[i].etag);
 			continue;
 		}
 		pc.ents[k++] = pc.ents[i];
@@ -814,19 +799,14 @@ static int fetch_page(struct s3 *s, struct s3_dirh *d)
 	d->done = d->token == NULL;
 	d->started = true;
 
-	/* Into the snapshot before the kernel sees them: libfuse looks each
+	/* Into the cache before the kernel sees them: libfuse looks each
 	 * readdirplus entry up (getattr) while filling. */
-	names = calloc(d->n ? d->n : 1, sizeof(*names));
-	sts = calloc(d->n ? d->n : 1, sizeof(*sts));
-	if (names && sts) {
-		for (size_t i = 0; i < d->n; i++) {
-			names[i] = d->ents[i].name;
-			sts[i] = d->ents[i].st;
-		}
-		s3_snap_add_page(s->snap, d->snapdir, d->gen, names, sts, d->n, d->done);
-	}
-	free(names);
-	free(sts);
+	s3c_list_page(s, d->cdir, d->gen, d->ents, d->n);
+	for (size_t i = 0; i < d->n && d->recs_ok; i++)
+		if (s3_list_add(&d->recs, d->ents[i].name, &d->ents[i].st))
+			d->recs_ok = false; /* too long to keep whole */
+	if (d->done && d->recs_ok)
+		s3c_list_done(s, d->cdir, d->gen, &d->recs);
 	if (d->done && d->skipped_long)
 		log_warn("s3 %s: %zu names longer than %d bytes are not shown", d->path,
 			 d->skipped_long, S3_NAME_MAX);
@@ -835,6 +815,8 @@ static int fetch_page(struct s3 *s, struct s3_dirh *d)
 
 static int fetch_buckets(struct s3 *s, struct s3_dirh *d)
 {
+	/* Listing /s3 always asks (one small request); lookups of buckets use
+	 * the list for the TTL. */
 	int rc = refresh_buckets(s);
 
 	if (rc)
@@ -866,7 +848,8 @@ static void dirh_free(struct s3_dirh *d)
 	s3_loc_free(&d->loc);
 	free(d->path);
 	free(d->prefix);
-	free(d->snapdir);
+	free(d->cdir);
+	buf_free(&d->recs);
 	free(d->token);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
@@ -903,8 +886,8 @@ static int s3_opendir(void *be, const char *path, void **dh)
 		goto fail;
 	}
 	d->prefix = s3_dir_prefix(d->loc.key);
-	d->snapdir = s3_snapdir_of(&d->loc);
-	if (!d->prefix || !d->snapdir) {
+	d->cdir = s3c_path(&d->loc);
+	if (!d->prefix || !d->cdir) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -932,8 +915,13 @@ static int s3_readdir_at(void *be, void *dh, off_t off, backend_fill_at_fn fill,
 		d->skipped_long = 0;
 		if (d->buckets) {
 			rc = fetch_buckets(s, d);
+		} else if (s3c_list_get(s, d->cdir, &d->ents, &d->n) == 0) {
+			d->started = d->done = true; /* the cache has it whole */
 		} else {
-			d->gen = s3_snap_begin(s->snap, d->snapdir);
+			d->gen = s3c_list_gen(s, d->cdir);
+			buf_free(&d->recs);
+			buf_init(&d->recs, s3c_list_cap(s));
+			d->recs_ok = s3c_list_cap(s) > 0;
 			rc = fetch_page(s, d);
 		}
 	}
@@ -1077,7 +1065,7 @@ static void s3_destroy(void *be)
 	}
 	s3_pool_free(s->pool);
 	bucket_list_free(s->buckets, s->nbuckets);
-	s3_snap_free(s->snap);
+	pthread_mutex_destroy(&s->list_lock);
 	pthread_mutex_destroy(&s->lock);
 	free((char *)s->opt.bucket);
 	free((char *)s->opt.prefix);
@@ -1086,6 +1074,7 @@ static void s3_destroy(void *be)
 	free((char *)s->opt.storage_class);
 	free(s->sse_kms_header);
 	free(s->storage_class_header);
+	mime_free(s->mime);
 	free(s->prefix);
 	free(s->staging_dir);
 	free(s);
@@ -1128,6 +1117,29 @@ static int dup_opt(const char **dst, const char *src)
 	return src && !*dst ? -ENOMEM : 0;
 }
 
+/* The Content-Type table for new objects. A missing default file only
+ * turns guessing off (a minimal system); a file the user named must load. */
+static int load_mime(struct s3 *s, const char *file)
+{
+	int rc;
+
+	if (!file || !*file || strcmp(file, "none") == 0)
+		return 0;
+	rc = mime_load(file, &s->mime);
+	if (rc == -ENOENT && strcmp(file, S3_DEFAULT_MIME_TYPES) == 0) {
+		log_info("s3: no %s: new objects get no Content-Type", file);
+		return 0;
+	}
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc) {
+		log_error("mime_types=%s: %s", file, strerror(-rc));
+		return -EINVAL;
+	}
+	log_debug("s3: %zu Content-Types from %s", mime_count(s->mime), file);
+	return 0;
+}
+
 int s3_new(struct aws_client *client, const struct fs_config *cfg, const struct s3_options *opt,
 	   struct backend *out)
 {
@@ -1139,6 +1151,7 @@ int s3_new(struct aws_client *client, const struct fs_config *cfg, const struct 
 	s->client = client;
 	s->cfg = cfg;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->list_lock, NULL);
 	s->opt = *opt;
 	s->opt.bucket = s->opt.prefix = s->opt.staging_dir = s->opt.sse = NULL;
 	s->opt.storage_class = NULL;
@@ -1203,8 +1216,8 @@ int s3_new(struct aws_client *client, const struct fs_config *cfg, const struct 
 		if (!s->storage_class_header)
 			goto fail;
 	}
-	s->snap = s3_snap_new(S3_SNAP_TTL_MS, S3_SNAP_MAX_ENTRIES);
-	if (!s->snap)
+	rc = load_mime(s, opt->mime_types);
+	if (rc)
 		goto fail;
 	rc = s3_staging_init(s);
 	if (rc)

@@ -20,6 +20,7 @@
 #define S3_DEFAULT_READAHEAD (32ull << 20)
 #define S3_DEFAULT_MULTIPART_THRESHOLD (16ull << 20)
 #define S3_DEFAULT_MULTIPART_SIZE (8ull << 20)
+#define S3_DEFAULT_MIME_TYPES "/etc/mime.types"
 #define S3_DEFAULT_PARALLEL 4
 
 struct s3_options {
@@ -33,6 +34,7 @@ struct s3_options {
 	const char *staging_dir;         /* NULL: $TMPDIR or /var/tmp, + awsfs-UID */
 	const char *sse;                 /* NULL, "AES256", "aws:kms[:KEYID]" */
 	const char *storage_class;       /* NULL: the bucket's default */
+	const char *mime_types;          /* Content-Type table; NULL, "" or "none": off */
 };
 
 /*

@@ -3,7 +3,8 @@
  * mkdir and rmdir (markers and buckets), rename (CopyObject + DeleteObject,
  * folders key by key across listing pages), chmod/chown/utimens and xattrs
  * (CopyObject onto itself with REPLACE, or the pending metadata of an open
- * file), and symlinks. Each change updates the folder snapshot at once.
+ * file), and symlinks. Each change updates the cache at once
+ * (read-your-writes, s3_cache.c).
  */
 #include <errno.h>
 #include <linux/fs.h>
@@ -16,9 +17,11 @@
 #include <unistd.h>
 
 #include <fuse.h>
+#include <openssl/evp.h>
 
 #include "json.h"
 #include "log.h"
+#include "mime.h"
 #include "paginate.h"
 #include "s3_i.h"
 #include "util.h"
@@ -78,6 +81,19 @@ int s3_unlink(void *be, const char *path)
 	return rc;
 }
 
+int s3_meta_guess_type(const struct s3 *s, struct s3_meta *m, const char *key)
+{
+	const char *type;
+
+	if (m->content_type || !s->mime)
+		return 0;
+	type = mime_lookup(s->mime, key);
+	if (!type)
+		return 0; /* S3 then says binary/octet-stream */
+	m->content_type = strdup(type);
+	return m->content_type ? 0 : -ENOMEM;
+}
+
 /* The metadata a new object or marker gets: the caller's owner, now. */
 void s3_meta_new(struct s3_meta *m, mode_t mode)
 {
@@ -102,7 +118,6 @@ int s3_mkdir(void *be, const char *path, mode_t mode)
 	struct s3_loc loc, marker = { 0 };
 	struct s3_meta m;
 	struct stat st;
-	char *snapdir;
 	int rc = s3_path_map(s->opt.bucket, s->prefix, path, &loc);
 
 	if (rc)
@@ -132,13 +147,7 @@ int s3_mkdir(void *be, const char *path, mode_t mode)
 		s3_stat_from_meta(s, &m, true, &st);
 		s3_note_object(s, &loc, &st);
 		/* A new folder is empty: lookups inside cost nothing. */
-		snapdir = s3_snapdir_of(&loc);
-		if (snapdir) {
-			uint64_t gen = s3_snap_begin(s->snap, snapdir);
-
-			s3_snap_add_page(s->snap, snapdir, gen, NULL, NULL, 0, true);
-			free(snapdir);
-		}
+		s3_note_empty_dir(s, &loc);
 	}
 	s3_meta_free(&m);
 	free(marker.key);
@@ -151,7 +160,7 @@ int s3_rmdir(void *be, const char *path)
 {
 	struct s3 *s = be;
 	struct s3_loc loc;
-	char *marker, *snapdir;
+	char *marker;
 	int rc = s3_path_map(s->opt.bucket, s->prefix, path, &loc);
 
 	if (rc)
@@ -177,11 +186,8 @@ int s3_rmdir(void *be, const char *path)
 	rc = s3_delete_key(s, loc.bucket, marker, path);
 	free(marker);
 	if (rc == 0) {
+		s3_note_tree(s, &loc);
 		s3_note_gone(s, &loc);
-		snapdir = s3_snapdir_of(&loc);
-		if (snapdir)
-			s3_snap_drop(s->snap, snapdir, true);
-		free(snapdir);
 	}
 out:
 	s3_loc_free(&loc);
@@ -199,24 +205,196 @@ struct move_ctx {
 	size_t from_len;   /* length of from's "key/" prefix */
 	char *to_prefix;   /* to's "key/" prefix */
 	size_t moved;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned pending;  /* copies on the workers; protected by lock */
 };
 
+/* One key of the page being moved. */
+struct move_item {
+	struct s3_job job; /* must stay first */
+	struct move_ctx *mc;
+	struct s3_loc src, dst;
+	off_t size;
+	int rc;
+};
+
+static void move_copy_run(struct s3_job *job)
+{
+	struct move_item *it = (struct move_item *)job;
+	struct move_ctx *mc = it->mc;
+	int rc = s3_copy(mc->s, &it->src, &it->dst, mc->path, it->size, NULL);
+
+	pthread_mutex_lock(&mc->lock);
+	it->rc = rc;
+	mc->pending--;
+	pthread_cond_broadcast(&mc->cond);
+	pthread_mutex_unlock(&mc->lock);
+}
+
+/* Can key travel in a DeleteObjects body? XML 1.0 has no way to carry most
+ * control characters. */
+static bool xml_safe_key(const char *key)
+{
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
+			return false;
+	return true;
+}
+
+static int xml_put_escaped(struct buf *b, const char *text)
+{
+	int rc = 0;
+
+	for (const char *p = text; *p && !rc; p++) {
+		switch (*p) {
+		case '&': rc = buf_puts(b, "&amp;"); break;
+		case '<': rc = buf_puts(b, "&lt;"); break;
+		case '>': rc = buf_puts(b, "&gt;"); break;
+		case '"': rc = buf_puts(b, "&quot;"); break;
+		case '\'': rc = buf_puts(b, "&apos;"); break;
+		/* character references, so no parser folds them into '\n' */
+		case '\t': rc = buf_puts(b, "&#9;"); break;
+		case '\n': rc = buf_puts(b, "&#10;"); break;
+		case '\r': rc = buf_puts(b, "&#13;"); break;
+		default: rc = buf_putc(b, *p); break;
+		}
+	}
+	return rc;
+}
+
+/* DeleteObjects for keys[0..n) (n <= 1000, every key xml_safe_key) in one
+ * request. 0 when each is gone; else the errno of the first key S3 could
+ * not delete (one log line for all of them). */
+static int delete_objects(struct s3 *s, const char *bucket, char *const *keys, size_t n,
+			  const char *path)
+{
+	unsigned char md5[EVP_MAX_MD_SIZE];
+	unsigned int md5len = 0;
+	char *md5b64 = NULL, md5hdr[64];
+	const char *hdr[2] = { md5hdr, "Content-Type: application/xml" };
+	struct aws_request req = {
+		.svc = AWS_SVC_S3,
+		.op = "DeleteObjects",
+		.method = "POST",
+		.bucket = bucket,
+		.path = path,
+		.headers = hdr,
+		.nheaders = 2,
+	};
+	struct aws_response resp;
+	struct xml_doc *doc = NULL;
+	struct buf body, q;
+	int rc;
+
+	buf_init(&body, (n + 1) * (6 * S3_MAX_KEY + 64));
+	buf_init(&q, 64);
+	rc = buf_puts(&body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Delete><Quiet>true</Quiet>");
+	for (size_t i = 0; i < n && !rc; i++) {
+		rc = buf_puts(&body, "<Object><Key>");
+		if (!rc)
+			rc = xml_put_escaped(&body, keys[i]);
+		if (!rc)
+			rc = buf_puts(&body, "</Key></Object>");
+	}
+	if (!rc)
+		rc = buf_puts(&body, "</Delete>");
+	if (!rc)
+		rc = aws_query_add(&q, "delete", NULL);
+	if (!rc && !EVP_Digest(body.data, body.len, md5, &md5len, EVP_md5(), NULL))
+		rc = -ENOMEM;
+	if (!rc)
+		rc = util_base64_encode(md5, md5len, &md5b64);
+	if (rc) {
+		buf_free(&body);
+		buf_free(&q);
+		return rc == -EFBIG ? -ENOMEM : rc;
+	}
+	snprintf(md5hdr, sizeof(md5hdr), "Content-MD5: %s", md5b64);
+	free(md5b64);
+	req.query = q.data;
+	req.body = body.data;
+	req.body_len = body.len;
+	rc = aws_call(s->client, &req, &resp);
+	if (rc == 0 &&
+	    xml_parse(resp.http.body.data ? resp.http.body.data : "", resp.http.body.len,
+		      4 * n + 64, &doc) == 0) {
+		const struct xml_node *root = xml_root(doc), *e;
+		size_t nerr = 0;
+
+		if (strcmp(xml_name(root), "Error") == 0) {
+			e = root; /* a 200 whose body is an error */
+			nerr = n;
+		} else {
+			e = xml_child(root, "Error");
+			for (const struct xml_node *x = e; x; x = xml_next(x, "Error"))
+				nerr++;
+		}
+		if (nerr) {
+			const char *code = xml_child_text(e, "Code");
+
+			log_error("s3 DeleteObjects %s: %zu of %zu keys not deleted, the first %s: %s "
+				  "(request id %s)", path, nerr, n,
+				  xml_child_text(e, "Key") ? xml_child_text(e, "Key") : "?",
+				  code ? code : "?", resp.request_id[0] ? resp.request_id : "-");
+			rc = aws_errno_for(code, 500);
+			if (rc == 0)
+				rc = -EIO;
+		}
+	} else if (rc == 0) {
+		log_error("s3 DeleteObjects %s: unreadable answer", path);
+		rc = -EIO;
+	}
+	xml_free(doc);
+	aws_response_free(&resp);
+	buf_free(&body);
+	buf_free(&q);
+	return rc;
+}
+
+static void move_item_free(struct move_item *it)
+{
+	free(it->src.key);
+	free(it->dst.key);
+}
+
+/*
+ * Move one listing page: the copies run on the worker threads (those over
+ * the single-copy limit, which are multipart copies themselves, here), then
+ * the sources that were copied go in one DeleteObjects. A key whose copy
+ * failed is left where it was.
+ */
 static int move_page(void *arg, const struct xml_node *root, size_t *items, bool *stop)
 {
 	struct move_ctx *mc = arg;
 	const struct xml_node *n;
+	struct move_item *it = NULL;
+	char **gone = NULL;
+	size_t count = 0, ngone = 0, i;
 	int rc = 0;
 
 	(void)stop;
 	*items = 0;
-	for (n = xml_child(root, "Contents"); n && !rc; n = xml_next(n, "Contents")) {
+	for (n = xml_child(root, "Contents"); n; n = xml_next(n, "Contents"))
+		count++;
+	*items = count;
+	if (!count)
+		return 0;
+	it = calloc(count, sizeof(*it));
+	gone = calloc(count, sizeof(*gone));
+	if (!it || !gone) {
+		free(it);
+		free(gone);
+		return -ENOMEM;
+	}
+	for (i = 0, n = xml_child(root, "Contents"); n && !rc; n = xml_next(n, "Contents"), i++) {
 		const char *key = xml_child_text(n, "Key");
 		const char *size = xml_child_text(n, "Size");
-		struct s3_loc src, dst;
 		long long sz = 0;
 		struct buf k;
 
-		(*items)++;
+		it[i].mc = mc;
+		it[i].rc = 1; /* not copied */
 		if (!key || strlen(key) < mc->from_len)
 			continue;
 		if (size)
@@ -227,19 +405,62 @@ static int move_page(void *arg, const struct xml_node *root, size_t *items, bool
 			rc = buf_puts(&k, key + mc->from_len);
 		if (rc) {
 			buf_free(&k);
-			return rc == -EFBIG ? -ENAMETOOLONG : rc;
+			rc = rc == -EFBIG ? -ENAMETOOLONG : rc;
+			break;
 		}
-		src.bucket = mc->from->bucket;
-		src.key = (char *)key;
-		dst.bucket = mc->to->bucket;
-		dst.key = k.data;
-		rc = s3_copy(mc->s, &src, &dst, mc->path, (off_t)sz, NULL);
-		if (rc == 0)
-			rc = s3_delete_key(mc->s, src.bucket, key, mc->path);
-		buf_free(&k);
-		if (rc == 0)
-			mc->moved++;
+		it[i].src.bucket = (char *)mc->from->bucket;
+		it[i].src.key = strdup(key);
+		it[i].dst.bucket = (char *)mc->to->bucket;
+		it[i].dst.key = buf_detach(&k);
+		it[i].size = (off_t)sz;
+		if (!it[i].src.key || !it[i].dst.key) {
+			rc = -ENOMEM;
+			break;
+		}
+		it[i].job.run = move_copy_run;
+		if ((uint64_t)sz <= mc->s->opt.singlepart_copy_limit) {
+			pthread_mutex_lock(&mc->lock);
+			mc->pending++;
+			pthread_mutex_unlock(&mc->lock);
+			if (s3_submit(mc->s, &it[i].job) == 0)
+				continue;
+			pthread_mutex_lock(&mc->lock);
+			mc->pending--;
+			pthread_mutex_unlock(&mc->lock);
+		}
+		it[i].rc = s3_copy(mc->s, &it[i].src, &it[i].dst, mc->path, it[i].size, NULL);
 	}
+	pthread_mutex_lock(&mc->lock);
+	while (mc->pending)
+		pthread_cond_wait(&mc->cond, &mc->lock);
+	pthread_mutex_unlock(&mc->lock);
+
+	for (i = 0; i < count; i++) {
+		if (it[i].rc == 0 && xml_safe_key(it[i].src.key)) {
+			gone[ngone++] = it[i].src.key;
+		} else if (it[i].rc == 0) {
+			int drc = s3_delete_key(mc->s, mc->from->bucket, it[i].src.key, mc->path);
+
+			if (drc == 0)
+				mc->moved++;
+			else if (!rc)
+				rc = drc;
+		} else if (it[i].rc < 0 && !rc) {
+			rc = it[i].rc;
+		}
+	}
+	if (ngone) {
+		int drc = delete_objects(mc->s, mc->from->bucket, gone, ngone, mc->path);
+
+		if (drc == 0)
+			mc->moved += ngone;
+		else if (!rc)
+			rc = drc;
+	}
+	for (i = 0; i < count; i++)
+		move_item_free(&it[i]);
+	free(it);
+	free(gone);
 	return rc;
 }
 
@@ -263,6 +484,8 @@ static int move_folder(struct s3 *s, const struct s3_loc *from, const struct s3_
 		free(mc.to_prefix);
 		return -ENOMEM;
 	}
+	pthread_mutex_init(&mc.lock, NULL);
+	pthread_cond_init(&mc.cond, NULL);
 	mc.from_len = strlen(from_prefix);
 	buf_init(&q, 4 * S3_MAX_KEY);
 	rc = aws_query_add(&q, "list-type", "2");
@@ -281,6 +504,8 @@ static int move_folder(struct s3 *s, const struct s3_loc *from, const struct s3_
 	buf_free(&q);
 	free(from_prefix);
 	free(mc.to_prefix);
+	pthread_mutex_destroy(&mc.lock);
+	pthread_cond_destroy(&mc.cond);
 	return rc;
 }
 
@@ -316,8 +541,6 @@ int s3_rename(void *be, const char *from, const char *to, unsigned int flags)
 		goto out;
 	}
 	if (S_ISDIR(sa.st_mode)) {
-		char *da, *db;
-
 		if (rcb == 0 && !S_ISDIR(sb.st_mode)) {
 			rc = -ENOTDIR;
 			goto out;
@@ -330,14 +553,8 @@ int s3_rename(void *be, const char *from, const char *to, unsigned int flags)
 				goto out;
 		}
 		rc = move_folder(s, &a, &b, from);
-		da = s3_snapdir_of(&a);
-		db = s3_snapdir_of(&b);
-		if (da)
-			s3_snap_drop(s->snap, da, true);
-		if (db)
-			s3_snap_drop(s->snap, db, true);
-		free(da);
-		free(db);
+		s3_note_tree(s, &a);
+		s3_note_tree(s, &b);
 		if (rc == 0) {
 			s3_note_gone(s, &a);
 			s3_note_object(s, &b, &sa);

@@ -47,6 +47,7 @@ void s3_file_free(struct s3_file *f)
 
 		f->handles = h->next;
 		s3_reader_free(h->rd);
+		free(h->data);
 		free(h);
 	}
 	s3_file_discard(f);
@@ -192,6 +193,7 @@ static int handle_close(struct s3 *s, struct s3_handle *h)
 	pthread_mutex_unlock(&f->lock);
 	if (s3_file_unref(s, f))
 		s3_file_free(f);
+	free(h->data);
 	free(h);
 	return rc;
 }
@@ -221,7 +223,9 @@ int s3_create(void *be, const char *path, mode_t mode, int flags, void **fh)
 	s3_meta_free(&f->meta);
 	s3_meta_new(&f->meta, S_IFREG | (mode & 07777));
 	f->meta_known = true;
-	rc = s3_file_stage(s, f);
+	rc = s3_meta_guess_type(s, &f->meta, f->loc.key);
+	if (rc == 0)
+		rc = s3_file_stage(s, f);
 	if (rc == 0) {
 		if (f->fd >= 0 && ftruncate(f->fd, 0) != 0)
 			rc = -errno;
@@ -280,6 +284,9 @@ int s3_open(void *be, const char *path, int flags, void **fh)
 
 		if (s3_getattr(s, path, &st) == 0)
 			size = st.st_size;
+		/* A small object is read whole, through the cache (a large one
+		 * streams: its bytes never go through the cache's memory). */
+		h->whole = size > 0 && (uint64_t)size <= s3c_data_max(s);
 		rc = s3_reader_new(s, &loc, path, size, &h->rd);
 	}
 	s3_loc_free(&loc);
@@ -293,16 +300,43 @@ int s3_open(void *be, const char *path, int flags, void **fh)
 	return 0;
 }
 
+/* A small object's bytes, whole, from the cache (f->lock held: one fetch
+ * for the handle's concurrent reads). -EAGAIN: read it the other way. */
+static int read_whole_locked(struct s3 *s, struct s3_handle *h, char *buf, size_t size,
+			     off_t off)
+{
+	if (!h->data) {
+		int rc = s3c_object_get(s, &h->f->loc, h->f->path, s3c_data_max(s), &h->data,
+					&h->dlen);
+
+		if (rc == -EFBIG) {
+			h->whole = false;
+			return -EAGAIN;
+		}
+		if (rc)
+			return rc;
+	}
+	if (off < 0)
+		return -EINVAL;
+	if ((uint64_t)off >= h->dlen)
+		return 0;
+	if (size > h->dlen - (size_t)off)
+		size = h->dlen - (size_t)off;
+	memcpy(buf, h->data + off, size);
+	return (int)size;
+}
+
 int s3_read(void *be, void *fh, char *buf, size_t size, off_t off)
 {
 	struct s3_handle *h = fh;
 	struct s3_file *f = h->f;
 	int rc = -EAGAIN;
 
-	(void)be;
 	pthread_mutex_lock(&f->lock);
 	if (f->loaded)
 		rc = s3_file_read(f, buf, size, off);
+	else if (h->whole)
+		rc = read_whole_locked(be, h, buf, size, off);
 	pthread_mutex_unlock(&f->lock);
 	if (rc != -EAGAIN)
 		return rc;

@@ -4,14 +4,14 @@
  *   s3.c        paths, attributes, lookups, listings, buckets, the ops table
  *   s3_file.c   open files: the shared per-path state, file operations
  *   s3_change.c delete, mkdir/rmdir, rename, chmod/chown/utimens, xattrs, symlinks
- *   s3_snap.c   short-lived folder snapshots (attributes a listing brought)
+ *   s3_cache.c  S3 on the shared cache: attributes, listings, small objects
  *   s3_read.c   ranged GETs, read-ahead by worker threads
  *   s3_write.c  staging files, PutObject and multipart uploads, copies
  *   s3_meta.c   s3fs-compatible metadata headers and xattrs (pure logic)
  *   s3_pool.c   the worker threads
  *
- * Lock order: s3.lock, then a file's lock, then a reader's lock, then the
- * snapshot lock. No lock is held across a request except a file's lock
+ * Lock order: s3.lock, then a file's lock, then a reader's lock, then
+ * list_lock, then the cache's own. No lock is held across a request except a file's lock
  * (one file's uploads are serialized on purpose).
  */
 #ifndef AWSFS_S3_I_H
@@ -122,35 +122,77 @@ char *s3_dir_prefix(const char *key);
  * empty, "." or "..", no '/', at most S3_NAME_MAX bytes. */
 bool s3_bucket_name_ok(const char *name);
 
-/* ---- snapshots (s3_snap.c) ---- */
+/* ---- the cache (s3_cache.c) ---- */
 
-struct s3_snap;
+struct s3;
 
-enum s3_snap_answer {
-	S3_SNAP_UNKNOWN = 0, /* ask S3 */
-	S3_SNAP_FOUND,       /* *st set */
-	S3_SNAP_ABSENT,      /* a fresh, complete listing does not have it */
+#define S3C_DIR_TAG "dir"            /* a folder's validator: never revalidated */
+#define S3C_LIST_TAG "list"          /* a listing's: refetched, never revalidated */
+#define S3C_LISTED '~'               /* before the ETag of attributes a listing brought */
+#define S3C_DATA_MAX (1u << 20)      /* whole objects kept in memory up to this */
+#define S3C_DATA_MAX_DISK (8u << 20) /* ... and with cache_dir */
+
+/* One listing entry. */
+struct s3_ent {
+	char *name;
+	struct stat st;
+	char *etag;    /* NULL for folders */
 };
 
-struct s3_snap *s3_snap_new(uint64_t ttl_ms, size_t max_entries);
-void s3_snap_free(struct s3_snap *s);
-/* Look up name in folder dir ("bucket/prefix/"). */
-enum s3_snap_answer s3_snap_get(struct s3_snap *s, const char *dir, const char *name,
-				struct stat *st);
-/* Start a listing of dir (drops what was there). Returns a generation
- * token for s3_snap_add_page. */
-uint64_t s3_snap_begin(struct s3_snap *s, const char *dir);
-/* Add a page of a listing begun with gen; last says the listing is complete. */
-void s3_snap_add_page(struct s3_snap *s, const char *dir, uint64_t gen, const char *const *names,
-		      const struct stat *sts, size_t n, bool last);
-/* One entry learnt otherwise (HEAD, create, chmod): set or replace. */
-void s3_snap_put(struct s3_snap *s, const char *dir, const char *name, const struct stat *st);
-/* The entry is gone (unlink, rename away). */
-void s3_snap_remove(struct s3_snap *s, const char *dir, const char *name);
-/* Forget a folder's snapshot (and everything below it with recursive). */
-void s3_snap_drop(struct s3_snap *s, const char *dir, bool recursive);
-/* Everything. */
-void s3_snap_clear(struct s3_snap *s);
+void s3_ents_free(struct s3_ent *v, size_t n);
+/* The listing format (pure; see s3_cache.c). Append a record to recs. */
+int s3_list_add(struct buf *recs, const char *name, const struct stat *st);
+/* Records to a listing sorted by name, repeated names once (a folder wins). */
+int s3_list_seal(const struct buf *recs, struct buf *out);
+/* 1 found (*st), 0 absent, -EINVAL for a bad listing. */
+int s3_list_find(const struct fs_config *cfg, const void *blob, size_t len, const char *name,
+		 struct stat *st);
+/* Every entry, sorted (caller frees with s3_ents_free). */
+int s3_list_decode(const struct fs_config *cfg, const void *blob, size_t len,
+		   struct s3_ent **out, size_t *count);
+
+/* The cache path "/s3/BUCKET[/KEY]" of loc, and of name in folder dir.
+ * Caller frees; NULL: no memory. */
+char *s3c_path(const struct s3_loc *loc);
+char *s3c_child(const char *dir, const char *name);
+/* What the cache knows of cpath: 0 (*st), -ENOENT (absent), 1 (unknown),
+ * 2 (expired with an ETag: *st and etag set, revalidate). */
+int s3c_lookup(struct s3 *s, const char *cpath, struct stat *st, char *etag, size_t etaglen);
+/* ttl_ms < 0: the S3 TTL. */
+void s3c_put_attr(struct s3 *s, const char *cpath, const struct stat *st, const char *etag,
+		  int64_t ttl_ms);
+void s3c_put_absent(struct s3 *s, const char *cpath);
+/* A 304: attributes and bytes fresh again. */
+void s3c_renewed(struct s3 *s, const char *cpath, int64_t ttl_ms);
+/* Another version than the cached one: every layer, the kernel's too, forgets. */
+void s3c_changed(struct s3 *s, const char *cpath);
+/* Listings: the change generation of folder dir when one begins; a page's
+ * attributes; the whole listing (s3_list_add records) when it reached its
+ * end. Neither is stored when the mount changed the folder since. */
+uint64_t s3c_list_gen(struct s3 *s, const char *dir);
+void s3c_list_page(struct s3 *s, const char *dir, uint64_t gen, const struct s3_ent *ents,
+		   size_t n);
+void s3c_list_done(struct s3 *s, const char *dir, uint64_t gen, const struct buf *recs);
+/* Bytes a listing may take to be kept whole (0: never). */
+size_t s3c_list_cap(struct s3 *s);
+/* A fresh cached listing of dir: 0 (*ents, caller frees), else 1. */
+int s3c_list_get(struct s3 *s, const char *dir, struct s3_ent **ents, size_t *n);
+/* The bucket list: fresh? / just listed (fresh) or changed (!fresh). */
+bool s3c_buckets_fresh(struct s3 *s);
+void s3c_buckets_listed(struct s3 *s, bool fresh);
+/* Objects up to this size are read whole through the cache (0: none). */
+size_t s3c_data_max(struct s3 *s);
+/* "If-None-Match: ETAG", else "If-Modified-Since: DATE": 1 written, 0 none. */
+int s3c_cond_header(const char *etag, time_t last_modified, char *out, size_t outlen);
+/* A small object's bytes (at most max), from the cache, revalidated with
+ * If-None-Match when expired, else one GET (stored). Caller frees *data.
+ * 0, -EFBIG (larger than max: read it the streaming way), -ENOENT, -errno. */
+int s3c_object_get(struct s3 *s, const struct s3_loc *loc, const char *path, size_t max,
+		   char **data, size_t *len);
+/* A folder's subtree changed (rename, rmdir): forget it all. */
+void s3_note_tree(struct s3 *s, const struct s3_loc *loc);
+/* A folder the mount just made: its listing is known (empty). */
+void s3_note_empty_dir(struct s3 *s, const struct s3_loc *loc);
 
 /* ---- worker threads (s3_pool.c) ---- */
 
@@ -175,7 +217,10 @@ struct s3 {
 	struct s3_options opt;         /* strings owned */
 	char *prefix;                  /* single-bucket prefix, "" or "a/b/" */
 	char *staging_dir;
-	struct s3_snap *snap;
+	pthread_mutex_t list_lock;     /* serializes the mount's edits of cached listings */
+	uint64_t list_gen;             /* protected by list_lock: bumped by a tree's change */
+	uint64_t dir_gen[64];          /* protected by list_lock: by a change in a folder
+					* (slot: a hash of the folder) */
 	struct s3_pool *pool;          /* NULL until first needed; s3_submit */
 	pthread_mutex_t lock;
 	struct s3_file *files;         /* open files; protected by lock */
@@ -186,6 +231,7 @@ struct s3 {
 	uint64_t buckets_fetched_ms;   /* protected by lock; 0: never */
 	char *sse_kms_header;          /* "x-amz-server-side-encryption-aws-kms-key-id: K" */
 	char *storage_class_header;    /* "x-amz-storage-class: C" */
+	struct mime_table *mime;       /* Content-Type of new objects, or NULL */
 };
 
 struct s3_bucket {
@@ -210,6 +256,8 @@ struct s3_file {
 	bool failed;                   /* an upload failed: keep the staging file */
 	bool unlinked;                 /* removed while open: never upload */
 	bool sequential;               /* every write so far continued the last */
+	bool stream_failed;            /* the upload begun while writing gave up:
+					* no more attempts until flush */
 	off_t seq_end;
 	struct s3_meta meta;           /* what the next upload stores */
 	bool meta_known;
@@ -221,6 +269,9 @@ struct s3_handle {
 	struct s3_file *f;
 	int flags;
 	struct s3_reader *rd;          /* read-ahead state (reads from S3) */
+	bool whole;                    /* small: read whole through the cache */
+	char *data;                    /* its bytes once read; f->lock */
+	size_t dlen;
 	struct s3_handle *next;        /* in f->handles; protected by f->lock */
 };
 
@@ -229,10 +280,6 @@ struct s3_handle {
  * -errno when no thread could be started (the job did not run). */
 int s3_submit(struct s3 *s, struct s3_job *job);
 int s3_getattr(void *be, const char *path, struct stat *st);
-/* The snapshot folder of loc's parent (caller frees) and loc's name in it. */
-int s3_parent_of(const struct s3_loc *loc, char **dir, const char **name);
-/* The snapshot folder of the folder loc itself. Caller frees. */
-char *s3_snapdir_of(const struct s3_loc *loc);
 /* Anything under folder loc but its own marker? 1 yes, 0 no, or -errno. */
 int s3_folder_has_children(struct s3 *s, const struct s3_loc *loc, const char *path);
 int s3_bucket_create(struct s3 *s, const char *name, const char *path);
@@ -273,6 +320,9 @@ int s3_statfs(void *be, const char *path, struct statvfs *st);
 int s3_delete_key(struct s3 *s, const char *bucket, const char *key, const char *path);
 /* The metadata of a new object or marker: the caller's owner, now. */
 void s3_meta_new(struct s3_meta *m, mode_t mode);
+/* A new object's Content-Type from its key's extension when m has none.
+ * 0 or -ENOMEM. */
+int s3_meta_guess_type(const struct s3 *s, struct s3_meta *m, const char *key);
 int s3_unlink(void *be, const char *path);
 int s3_mkdir(void *be, const char *path, mode_t mode);
 int s3_rmdir(void *be, const char *path);

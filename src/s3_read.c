@@ -8,6 +8,11 @@
  * small block, in the calling thread. So a 1-byte read of a huge object
  * is one small request. Memory per reader: the window plus a few parts.
  * Reads past the end answer 0 (S3's 416 InvalidRange is EOF).
+ *
+ * A fetch that gave up (its retry budget spent) is remembered for
+ * S3_FAIL_HOLD_MS: the kernel answers a failed read by asking again page
+ * by page, and each of those must not wait out a budget of its own, so
+ * meanwhile reads that need the network fail at once with the same errno.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -24,6 +29,7 @@
 #define S3_MIN_FETCH (8u << 10)     /* a random read fetches at least this */
 #define S3_EXTRA_FETCH (4u << 10)   /* ... and this much past what it asked */
 #define S3_SEQ_SLACK (2u << 20)     /* async reads arrive a little out of order */
+#define S3_FAIL_HOLD_MS 3000u       /* a give-up answers the next reads this long */
 #define S3_SPARE_PARTS 2            /* full-size part buffers kept for reuse */
 
 enum part_state { PART_PENDING, PART_READY, PART_FAILED };
@@ -37,6 +43,7 @@ struct rpart {
 	size_t got;
 	enum part_state state;      /* protected by rd->lock */
 	int err;
+	unsigned waiters;           /* reads asleep on it: not freed meanwhile (rd->lock) */
 	struct rpart *next;         /* protected by rd->lock */
 };
 
@@ -56,6 +63,8 @@ struct s3_reader {
 	size_t bytes;               /* allocated by parts */
 	unsigned pending;           /* parts with a job in flight */
 	uint64_t part_size;
+	int fail_err;               /* the last give-up (-EIO, -EAGAIN) or 0 */
+	uint64_t fail_ms;           /* when it happened */
 	/* Buffers of part_size from consumed parts: reused, so a long read
 	 * does not fault in and zero fresh pages for every part. */
 	char *spare[S3_SPARE_PARTS];
@@ -127,7 +136,7 @@ static int fetch_range_once(struct s3 *s, const struct s3_loc *loc, const char *
 		if (slash && util_parse_ll(slash + 1, 0, (long long)S3_MAX_OBJECT, &n) == 0)
 			*size = (off_t)n;
 		rc = 0;
-	} else if (rc && rs.got == 0) {
+	} else if (rc && rs.got == 0 && !resp.logged) {
 		/* A body cut after some bytes is resumed by fetch_range. */
 		log_error("s3 GetObject %s: %s: %s (HTTP %ld, request id %s)", path,
 			  resp.code[0] ? resp.code : "error", resp.message, resp.status,
@@ -247,6 +256,10 @@ static void part_done(struct s3_reader *rd, struct rpart *p, int rc, size_t got,
 	p->got = got;
 	p->err = rc;
 	p->state = rc ? PART_FAILED : PART_READY;
+	if (rc == -EIO || rc == -EAGAIN) {
+		rd->fail_err = rc;
+		rd->fail_ms = util_mono_ms();
+	}
 	if (rc == 0 && size >= 0)
 		rd->size = size;
 	if (rc == 0 && got < p->len && rd->size < 0)
@@ -302,6 +315,15 @@ static struct rpart *part_new(struct s3_reader *rd, off_t off, size_t len)
 	return p;
 }
 
+/* The errno of a recent give-up, or 0 when the network may be tried. */
+static int recent_failure(struct s3_reader *rd)
+{
+	if (rd->fail_err && util_mono_ms() - rd->fail_ms < S3_FAIL_HOLD_MS)
+		return rd->fail_err;
+	rd->fail_err = 0;
+	return 0;
+}
+
 /* Read-ahead parts for [from, to) that are not there yet. */
 static void schedule(struct s3_reader *rd, off_t from, off_t to)
 {
@@ -347,7 +369,7 @@ static void trim(struct s3_reader *rd, off_t keep_from, off_t keep_to)
 
 	for (p = rd->parts; p; p = next) {
 		next = p->next;
-		if (p->state == PART_PENDING)
+		if (p->state == PART_PENDING || p->waiters)
 			continue;
 		/* consumed: behind the reader */
 		if (p->off + (off_t)p->len <= keep_from - (off_t)S3_SEQ_SLACK || p->state == PART_FAILED) {
@@ -359,7 +381,7 @@ static void trim(struct s3_reader *rd, off_t keep_from, off_t keep_to)
 		struct rpart *victim = NULL;
 
 		for (p = rd->parts; p; p = p->next) {
-			if (p->state == PART_PENDING ||
+			if (p->state == PART_PENDING || p->waiters ||
 			    (p->off < keep_to && p->off + (off_t)p->len > keep_from))
 				continue;
 			if (!victim || p->off < victim->off)
@@ -400,7 +422,7 @@ int s3_reader_read(struct s3_reader *rd, char *buf, size_t size, off_t off)
 	}
 	if (off + (off_t)size > rd->next_seq || !seq)
 		rd->next_seq = off + (off_t)size;
-	if (rd->window)
+	if (rd->window && !recent_failure(rd))
 		schedule(rd, off, end + (off_t)rd->window);
 
 	while (pos < end) {
@@ -412,6 +434,9 @@ int s3_reader_read(struct s3_reader *rd, char *buf, size_t size, off_t off)
 			off_t fsize = -1;
 			size_t got = 0;
 
+			rc = recent_failure(rd);
+			if (rc)
+				break;
 			if (len < S3_MIN_FETCH)
 				len = S3_MIN_FETCH;
 			if (rd->size >= 0 && pos + (off_t)len > rd->size)
@@ -433,14 +458,21 @@ int s3_reader_read(struct s3_reader *rd, char *buf, size_t size, off_t off)
 			rd->pending--;
 			rc = 0;
 		}
+		/* Another read may drop a finished part while this one sleeps
+		 * (trim, or its own failure): counted, it stays until we wake. */
+		p->waiters++;
 		while (p->state == PART_PENDING)
 			pthread_cond_wait(&rd->cond, &rd->lock);
+		p->waiters--;
 		if (p->state == PART_FAILED) {
 			rc = p->err == -ENOENT ? -ENOENT : (p->err ? p->err : -EIO);
 			if (rc != -ENOMEM && rc != -ENOENT && rc != -EACCES && rc != -EAGAIN)
 				rc = -EIO;
+			/* Dropped so that a later read asks again; freed by the
+			 * last read that saw it fail. */
 			unlink_part(rd, p);
-			part_free(rd, p);
+			if (!p->waiters)
+				part_free(rd, p);
 			break;
 		}
 		if (pos >= p->off + (off_t)p->got)

@@ -643,6 +643,9 @@ static int ensure_meta(struct s3 *s, struct s3_file *f)
 		if (rc && rc != -ENOENT)
 			return rc;
 	}
+	rc = s3_meta_guess_type(s, &f->meta, f->loc.key);
+	if (rc)
+		return rc;
 	f->meta_known = true;
 	return 0;
 }
@@ -669,15 +672,19 @@ static void stream_parts(struct s3 *s, struct s3_file *f)
 	uint64_t nfull;
 	int rc = 0;
 
-	if (!f->sequential || f->unlinked)
+	if (!f->sequential || f->unlinked || f->stream_failed)
 		return;
 	if (!mpu) {
 		char *id = NULL;
 
 		if ((uint64_t)f->size < s->opt.multipart_threshold)
 			return;
-		if (ensure_meta(s, f) || mpu_create(s, &f->loc, f->path, &f->meta, &id))
-			return; /* flush tries again (and reports) */
+		if (ensure_meta(s, f) || mpu_create(s, &f->loc, f->path, &f->meta, &id)) {
+			/* Already retried for a whole budget: do not make every
+			 * write that follows pay another; flush tries again. */
+			f->stream_failed = true;
+			return;
+		}
 		mpu = mpu_new(id, s->opt.multipart_size, 16);
 		if (!mpu) {
 			mpu_abort(s, &f->loc, f->path, id);
@@ -688,6 +695,8 @@ static void stream_parts(struct s3 *s, struct s3_file *f)
 	}
 	nfull = (uint64_t)f->seq_end / mpu->part_size;
 	pthread_mutex_lock(&mpu->lock);
+	if (mpu->err)
+		f->stream_failed = true;
 	for (uint64_t i = 0; i < nfull && !rc && !mpu->err; i++) {
 		rc = mpu_grow(mpu, (unsigned)i);
 		if (rc || mpu->parts[i].running || mpu->parts[i].uploaded)
@@ -841,6 +850,9 @@ static int upload_multipart(struct s3 *s, struct s3_file *f)
 	nparts = (unsigned)(((uint64_t)f->size + ps - 1) / ps);
 	mpu_wait(mpu);
 	pthread_mutex_lock(&mpu->lock);
+	/* A part that failed while the file was written is sent again now
+	 * (the parts that went up stay): a new operation, a new budget. */
+	mpu->err = 0;
 	rc = nparts ? mpu_grow(mpu, nparts - 1) : 0;
 	for (unsigned i = 0; i < nparts && !rc && !mpu->err; i++) {
 		off_t off = (off_t)(i * ps);
@@ -879,6 +891,7 @@ int s3_file_upload(struct s3 *s, struct s3_file *f)
 	}
 	if (!f->dirty && !f->meta_dirty)
 		return 0;
+	f->stream_failed = false; /* writes after this flush may stream again */
 	rc = ensure_meta(s, f);
 	if (rc)
 		goto fail;
@@ -937,7 +950,8 @@ fail:
 	f->failed = true;
 	log_error("s3 %s: upload failed (%s); what was written is kept in %s", f->path,
 		  strerror(-rc), f->staging ? f->staging : "(no staging file)");
-	return rc == -ENOMEM ? rc : -EIO;
+	/* Throttled past the budget is EAGAIN (try later), not a failure. */
+	return rc == -ENOMEM || rc == -EAGAIN ? rc : -EIO;
 }
 
 /* ------------------------------------------------------------------ */

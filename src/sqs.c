@@ -293,7 +293,7 @@ static int sqs_call(struct sqs *s, const char *op, json_t *body, const char *pat
 		.quiet_errors = quiet_err != 0,
 	};
 	rc = aws_call(s->client, &req, &resp);
-	if (rc && quiet_err && rc != quiet_err)
+	if (rc && quiet_err && rc != quiet_err && !resp.logged)
 		log_error("sqs %s %s: %s (%s%s%s)", op, path, strerror(-rc),
 			  resp.code[0] ? resp.code : "no answer",
 			  resp.request_id[0] ? ", request id " : "", resp.request_id);

@@ -788,7 +788,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if name.lower() in HOP_BY_HOP or name.lower() == "content-length":
                 continue
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
+        if self.command == "HEAD":
+            # A HEAD's Content-Length is the object's size, not a body to cut
+            self.send_header("Content-Length", resp.getheader("Content-Length", "0"))
+        else:
+            self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data[:int(len(data) * keep)])

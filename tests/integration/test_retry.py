@@ -196,3 +196,128 @@ def test_s3_copy_in_and_out_through_faults(mount, proxy, boto, tmp_path):
     assert sum(op["throttles"] for op in st.values()) > 0
     assert [ln for ln in error_lines(m.log()) if "gave up" in ln] == []
 
+
+
+# ---------------------------------------------------------------------------
+# Every request failing: the caller hears within the budget, nothing is lost
+# ---------------------------------------------------------------------------
+
+MiB = 1 << 20
+BUDGET = 3
+# One budget for the call that fails, plus slack for the kernel, the
+# sanitizer build and a loaded machine; far less than a budget per page.
+WITHIN = BUDGET + 3
+
+OUTAGES = [("error500", errno.EIO), ("slowdown", errno.EAGAIN)]
+
+
+def _run_timed(argv):
+    import subprocess
+    t0 = time.monotonic()
+    r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+    return r, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("kind,err", OUTAGES, ids=[k for k, _ in OUTAGES])
+def test_outage_cat_and_cp_fail_within_the_budget(mount, proxy, boto, tmp_path, kind, err):
+    """S3 fails every request: cat and cp of a 3 MiB object stop with the
+    errno of the failure (EIO for 5xx, EAGAIN for throttles) within about
+    one retry budget, not one budget per page the kernel retries; the
+    daemon stays up and serves the object once S3 is back."""
+    s3 = boto.client("s3")
+    s3.create_bucket(Bucket="bk-down")
+    data = os.urandom(3 * MiB)
+    s3.put_object(Bucket="bk-down", Key="obj", Body=data)
+    m = mount("-o", "services=s3,retries=50,retry_budget=%d" % BUDGET)
+    p = os.path.join(m.path, "s3", "bk-down", "obj")
+    assert os.stat(p).st_size == len(data)
+    proxy.fault_hook = Faults(rate=1.0, kinds=[kind], services=["s3"])
+    proxy.reset()
+    for argv in (["cat", p], ["cp", p, str(tmp_path / "copy")]):
+        r, took = _run_timed(argv)
+        assert r.returncode != 0, argv
+        assert os.strerror(err) in r.stderr.decode(), (argv, r.stderr)
+        assert took < WITHIN, (argv, took)
+    assert proxy.count("s3") > 2  # the calls were retried before giving up
+    # One line each, saying why: the kernel's page-by-page retries of the
+    # failed read neither waited nor logged again.
+    lines = error_lines(m.log())
+    assert len(lines) == 2, lines
+    code = "SlowDown" if kind == "slowdown" else "InternalError"
+    assert all("GetObject" in ln and code in ln and "gave up" in ln for ln in lines), lines
+    # S3 is back: the daemon answers and the bytes are right.
+    proxy.fault_hook = None
+    with open(p, "rb") as f:
+        assert f.read() == data
+    assert m.mounted()
+
+
+@pytest.mark.parametrize("kind,err", OUTAGES, ids=[k for k, _ in OUTAGES])
+@pytest.mark.parametrize("size", [1 * MiB, 24 * MiB], ids=["put", "multipart"])
+def test_outage_while_writing_keeps_the_staged_data(mount, proxy, boto, tmp_path, kind, err,
+                                                    size):
+    """S3 goes down while a file is being written: close() reports the
+    errno within about a budget, the staged bytes are kept (0600) where the
+    log line says, nothing half-written appears in the bucket, and the
+    mount still works afterwards."""
+    s3 = boto.client("s3")
+    s3.create_bucket(Bucket="bk-down")
+    staging = tmp_path / "staging"
+    m = mount("-o", "services=s3,retries=50,retry_budget=%d,staging_dir=%s"
+              % (BUDGET, staging))
+    p = os.path.join(m.path, "s3", "bk-down", "new.bin")
+    data = os.urandom(size)
+    f = open(p, "wb")
+    proxy.fault_hook = Faults(rate=1.0, kinds=[kind], services=["s3"])
+    t0 = time.monotonic()
+    with pytest.raises(OSError) as e:
+        f.write(data)
+        f.close()
+    took = time.monotonic() - t0
+    assert e.value.errno == err
+    # A multipart upload may give up on a part while the writer is still
+    # writing and again at close: still about one budget in all.
+    assert took < WITHIN + BUDGET
+    proxy.fault_hook = None
+    kept = list(staging.iterdir())
+    assert len(kept) == 1
+    assert kept[0].read_bytes() == data
+    assert oct(kept[0].stat().st_mode & 0o777) == "0o600"
+    assert str(kept[0]) in m.log()
+    assert s3.list_objects_v2(Bucket="bk-down").get("KeyCount", 0) == 0
+    assert s3.list_multipart_uploads(Bucket="bk-down").get("Uploads", []) == []
+    with open(os.path.join(m.path, "s3", "bk-down", "after.txt"), "wb") as g:
+        g.write(b"back")
+    assert s3.get_object(Bucket="bk-down", Key="after.txt")["Body"].read() == b"back"
+
+
+def test_multipart_retries_only_the_failed_part(mount, proxy, boto):
+    """A part that fails once is sent again by itself: the upload is not
+    restarted and every other part goes once."""
+    import hashlib
+    s3 = boto.client("s3")
+    s3.create_bucket(Bucket="bk-parts")
+    m = mount("-o", "services=s3,multipart_threshold=5M,multipart_size=5M")
+    failed = []
+
+    def fault(info):
+        # The third part, once, with a 500.
+        if info.op == "UploadPart" and "partNumber=3" in info.target and not failed:
+            failed.append(1)
+            return Faults(rate=1.0, kinds=["error500"], services=["s3"]).answer(info,
+                                                                                 "error500")
+        return None
+    proxy.fault_hook = fault
+    proxy.reset()
+    data = os.urandom(22 * MiB)  # 5 parts: 4 of 5 MiB and one of 2 MiB
+    with open(os.path.join(m.path, "s3", "bk-parts", "big"), "wb") as f:
+        f.write(data)
+    proxy.fault_hook = None
+    assert failed == [1]
+    assert proxy.count("s3", "CreateMultipartUpload") == 1
+    assert proxy.count("s3", "UploadPart") == 5 + 1
+    assert proxy.count("s3", "CompleteMultipartUpload") == 1
+    assert proxy.count("s3", "PutObject") == 0
+    body = s3.get_object(Bucket="bk-parts", Key="big")["Body"].read()
+    assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
+    assert stats(m)["s3"]["UploadPart"]["retries"] == 1

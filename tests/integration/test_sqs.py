@@ -729,10 +729,38 @@ def test_shell_consumer_loop_drains_200_messages(sq, tmp_path):
            'for m in "$Q"/messages/*; do process < "$m" && rm "$m"; done',
            env={**os.environ, "Q": q, "OUT": str(out)})
     assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
     assert sorted(out.read_text().split()) == bodies
     assert sq.proxy.count("sqs", "DeleteMessage") == 200
     assert sq.counts(url) == (0, 0, 0)
     assert ls(m.join("sqs", "work", "messages")) == []
+    assert error_lines(m.log()) == []
+
+
+def test_rm_of_a_message_still_open_acknowledges_it(sq):
+    # The consumer loops' race made deterministic: `process < "$m" && rm
+    # "$m"` closes the file, but the kernel sends RELEASE after close
+    # returns, so rm can reach awsfs while the file still counts as open.
+    # libfuse's default then renames it to .fuse_hidden* instead of
+    # removing it; messages have no rename, so rm failed with EPERM, no
+    # DeleteMessage was sent and the next listing showed the message again
+    # (one job processed twice, CI 2026-11-25). Holding it open here is the
+    # slow-RELEASE case.
+    url = sq.create("held", VisibilityTimeout=600)
+    ids = sq.send_many(url, ["first", "second"])
+    m = sq.mount()
+    d = m.join("sqs", "held", "messages")
+    assert sorted(ls(d)) == sorted(ids)
+    p = os.path.join(d, ids[0])
+    sq.proxy.reset()
+    with open(p) as f:
+        r = sh('rm "$M"', env={**os.environ, "M": p})
+        assert r.returncode == 0, r.stderr
+        assert sq.proxy.count("sqs", "DeleteMessage") == 1
+        assert os.listdir(d) == [ids[1]]  # no .fuse_hidden* either
+        assert f.read() == "first"  # the open file still reads what it held
+    assert os.listdir(d) == [ids[1]]
+    assert sq.counts(url) == (0, 1, 0)
     assert error_lines(m.log()) == []
 
 
@@ -742,10 +770,14 @@ def test_shell_consumer_loop_with_default_receive_max(sq, tmp_path):
     sq.send_many(url, bodies)
     m = sq.mount()
     out = tmp_path / "out"
+    sq.proxy.reset()
     r = sh(CONSUMER, env={**os.environ, "Q": m.join("sqs", "work"), "OUT": str(out)})
     assert r.returncode == 0, r.stderr
+    assert r.stderr == ""  # a failed rm shows here first
     assert sorted(out.read_text().split()) == bodies
+    assert sq.proxy.count("sqs", "DeleteMessage") == 200
     assert sq.counts(url) == (0, 0, 0)
+    assert error_lines(m.log()) == []
 
 
 # ---------------------------------------------------------------------------

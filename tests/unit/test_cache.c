@@ -161,7 +161,7 @@ static void test_lru_under_memory_cap(void **state)
 	uint64_t mem;
 
 	(void)state;
-	o.mem_bytes = 10 * (1000 + 128 + 16);
+	o.mem_bytes = 10 * (1000 + CACHE_ENTRY_OVERHEAD + 16);
 	c = make(o);
 	memset(data, 'x', sizeof(data) - 1);
 	data[sizeof(data) - 1] = '\0';

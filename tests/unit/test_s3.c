@@ -2,7 +2,7 @@
  * Unit tests for the pure logic of the S3 backend: path to (bucket, key)
  * mapping and its limits, s3fs metadata headers both ways (mode, uid, gid,
  * times with fractions, user metadata, the xattr blob), multipart part
- * planning, and the folder snapshot (found / absent / unknown, bounds).
+ * planning, and the cached listing format (sorted, found / absent, bounds).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -362,92 +362,87 @@ static void test_plan_parts(void **state)
 	assert_true(s3_plan_parts(S3_MAX_OBJECT, 8u << 20, &ps) <= S3_MAX_PARTS);
 }
 
-/* ---- snapshots ---- */
+/* ---- the cached listing format ---- */
 
-static void test_snapshot_answers(void **state)
+static const struct fs_config list_cfg = { .uid = 1, .gid = 2, .umask = 022 };
+
+static void test_listing_sorted_found_absent(void **state)
 {
-	struct s3_snap *s = s3_snap_new(60000, 1000);
-	const char *names[] = { "a", "b" };
-	struct stat sts[2], st;
-	uint64_t gen;
+	struct buf recs, blob;
+	struct stat st, a, d;
+	struct s3_ent *v;
+	size_t n;
 
 	(void)state;
-	memset(sts, 0, sizeof(sts));
-	sts[0].st_size = 1;
-	sts[1].st_size = 2;
-	assert_int_equal(s3_snap_get(s, "bk/", "a", &st), S3_SNAP_UNKNOWN);
-	gen = s3_snap_begin(s, "bk/");
-	s3_snap_add_page(s, "bk/", gen, names, sts, 1, false);
-	assert_int_equal(s3_snap_get(s, "bk/", "a", &st), S3_SNAP_FOUND);
-	assert_int_equal(st.st_size, 1);
-	/* not complete yet: an unknown name is unknown */
-	assert_int_equal(s3_snap_get(s, "bk/", "zz", &st), S3_SNAP_UNKNOWN);
-	s3_snap_add_page(s, "bk/", gen, names + 1, sts + 1, 1, true);
-	assert_int_equal(s3_snap_get(s, "bk/", "zz", &st), S3_SNAP_ABSENT);
-	assert_int_equal(s3_snap_get(s, "bk/", "b", &st), S3_SNAP_FOUND);
-	/* the mount's own changes */
-	s3_snap_remove(s, "bk/", "a");
-	assert_int_equal(s3_snap_get(s, "bk/", "a", &st), S3_SNAP_ABSENT);
-	sts[0].st_size = 9;
-	s3_snap_put(s, "bk/", "new", &sts[0]);
-	assert_int_equal(s3_snap_get(s, "bk/", "new", &st), S3_SNAP_FOUND);
-	assert_int_equal(st.st_size, 9);
-	/* a page of an older listing is ignored */
-	s3_snap_add_page(s, "bk/", gen - 1, names, sts, 1, true);
-	s3_snap_drop(s, "bk/", true);
-	assert_int_equal(s3_snap_get(s, "bk/", "b", &st), S3_SNAP_UNKNOWN);
-	s3_snap_free(s);
+	buf_init(&recs, 1 << 16);
+	buf_init(&blob, 1 << 16);
+	fs_file_stat(&list_cfg, &a, 42, 0640);
+	a.st_mtim.tv_sec = 1700000000;
+	a.st_mtim.tv_nsec = 5;
+	fs_dir_stat(&list_cfg, &d);
+	/* pages arrive in S3's order, not the names' ("x.txt" < "x/") */
+	assert_int_equal(s3_list_add(&recs, "zeta", &a), 0);
+	assert_int_equal(s3_list_add(&recs, "x.txt", &a), 0);
+	assert_int_equal(s3_list_add(&recs, "x", &a), 0);
+	assert_int_equal(s3_list_add(&recs, "x", &d), 0); /* folder and file of one name */
+	assert_int_equal(s3_list_add(&recs, "alpha", &d), 0);
+	assert_int_equal(s3_list_seal(&recs, &blob), 0);
+
+	assert_int_equal(s3_list_find(&list_cfg, blob.data, blob.len, "zeta", &st), 1);
+	assert_int_equal(st.st_size, 42);
+	assert_int_equal(st.st_mode, a.st_mode);
+	assert_int_equal(st.st_mtim.tv_sec, 1700000000);
+	assert_int_equal(st.st_mtim.tv_nsec, 5);
+	assert_int_equal(st.st_uid, 1);
+	assert_int_equal(s3_list_find(&list_cfg, blob.data, blob.len, "x", &st), 1);
+	assert_true(S_ISDIR(st.st_mode)); /* the folder wins */
+	assert_int_equal(s3_list_find(&list_cfg, blob.data, blob.len, "nothere", &st), 0);
+	assert_int_equal(s3_list_find(&list_cfg, blob.data, blob.len, "", &st), 0);
+
+	assert_int_equal(s3_list_decode(&list_cfg, blob.data, blob.len, &v, &n), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(v[0].name, "alpha");
+	assert_string_equal(v[1].name, "x");
+	assert_string_equal(v[2].name, "x.txt");
+	assert_string_equal(v[3].name, "zeta");
+	s3_ents_free(v, n);
+	/* a damaged listing is refused, not read past its end */
+	assert_int_equal(s3_list_find(&list_cfg, blob.data, 3, "x", &st), -EINVAL);
+	assert_int_not_equal(s3_list_decode(&list_cfg, blob.data, 8, &v, &n), 0);
+	buf_free(&recs);
+	buf_free(&blob);
 }
 
-static void test_snapshot_expires(void **state)
+static void test_listing_empty_and_capped(void **state)
 {
-	struct s3_snap *s = s3_snap_new(0, 1000); /* a TTL of 0: never fresh */
-	const char *names[] = { "a" };
-	struct stat sts[1], st;
-	uint64_t gen;
+	struct buf recs, blob;
+	struct stat st, a;
+	struct s3_ent *v;
+	size_t n;
+	int rc = 0, added = 0;
 
 	(void)state;
-	memset(sts, 0, sizeof(sts));
-	gen = s3_snap_begin(s, "bk/");
-	s3_snap_add_page(s, "bk/", gen, names, sts, 1, true);
-	assert_int_equal(s3_snap_get(s, "bk/", "a", &st), S3_SNAP_UNKNOWN);
-	assert_int_equal(s3_snap_get(s, "bk/", "b", &st), S3_SNAP_UNKNOWN);
-	s3_snap_free(s);
-}
+	buf_init(&recs, 4096);
+	buf_init(&blob, 1 << 16);
+	assert_int_equal(s3_list_seal(&recs, &blob), 0);
+	assert_int_equal(s3_list_find(&list_cfg, blob.data, blob.len, "a", &st), 0);
+	assert_int_equal(s3_list_decode(&list_cfg, blob.data, blob.len, &v, &n), 0);
+	assert_int_equal(n, 0);
+	s3_ents_free(v, n);
+	/* a listing larger than its cap stops growing (it is then not kept) */
+	fs_file_stat(&list_cfg, &a, 1, 0644);
+	for (int i = 0; i < 1000 && !rc; i++) {
+		char name[32];
 
-static void test_snapshot_is_bounded(void **state)
-{
-	struct s3_snap *s = s3_snap_new(60000, 100);
-	char bufs[60][8];
-	const char *names[60];
-	struct stat sts[60], st;
-	uint64_t gen;
-
-	(void)state;
-	memset(sts, 0, sizeof(sts));
-	for (int i = 0; i < 60; i++) {
-		snprintf(bufs[i], sizeof(bufs[i]), "n%d", i);
-		names[i] = bufs[i];
+		snprintf(name, sizeof(name), "name-%04d", i);
+		rc = s3_list_add(&recs, name, &a);
+		added += rc == 0;
 	}
-	gen = s3_snap_begin(s, "bk/long/");
-	/* 3 pages of 60 into room for 100: the latest entries stay */
-	s3_snap_add_page(s, "bk/long/", gen, names, sts, 60, false);
-	s3_snap_add_page(s, "bk/long/", gen, names, sts, 60, false);
-	for (int i = 0; i < 60; i++)
-		bufs[i][0] = 'm';
-	s3_snap_add_page(s, "bk/long/", gen, names, sts, 60, true);
-	assert_int_equal(s3_snap_get(s, "bk/long/", "m59", &st), S3_SNAP_FOUND);
-	/* entries were dropped: the listing can no longer say "absent" */
-	assert_int_equal(s3_snap_get(s, "bk/long/", "nothere", &st), S3_SNAP_UNKNOWN);
-	/* other folders push the oldest out */
-	for (int d = 0; d < 80; d++) {
-		char dir[32];
-
-		snprintf(dir, sizeof(dir), "bk/d%d/", d);
-		s3_snap_put(s, dir, "x", &sts[0]);
-	}
-	assert_int_equal(s3_snap_get(s, "bk/d79/", "x", &st), S3_SNAP_FOUND);
-	s3_snap_free(s);
+	assert_int_equal(rc, -EFBIG);
+	assert_true(recs.len <= 4096);
+	assert_true(added > 10 && added < 1000);
+	buf_free(&recs);
+	buf_free(&blob);
 }
 
 int main(void)
@@ -465,9 +460,8 @@ int main(void)
 		cmocka_unit_test(test_meta_user_limit_and_reserved),
 		cmocka_unit_test(test_meta_s3fs_xattr_blob),
 		cmocka_unit_test(test_plan_parts),
-		cmocka_unit_test(test_snapshot_answers),
-		cmocka_unit_test(test_snapshot_expires),
-		cmocka_unit_test(test_snapshot_is_bounded),
+		cmocka_unit_test(test_listing_sorted_found_absent),
+		cmocka_unit_test(test_listing_empty_and_capped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
