@@ -173,6 +173,10 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *fc)
 	 * that stages writes does not upload an empty file first. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* More of the kernel's read-ahead and writes in flight at once: network
+	 * latency, not the CPU, bounds each. */
+	conn->max_background = FS_MAX_BACKGROUND;
+	conn->congestion_threshold = FS_MAX_BACKGROUND * 3 / 4;
 	fc->use_ino = 0;
 	/* rm of a file some process still has open (or whose close has not
 	 * reached us yet: the kernel sends RELEASE after close returns) removes

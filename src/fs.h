@@ -16,6 +16,7 @@
 
 #define FS_CONTROL_DIR ".awsfs"
 #define FS_MAX_IO (1u << 20) /* max_read and max_write: 1 MiB requests */
+#define FS_MAX_BACKGROUND 64  /* FUSE requests in flight in the background */
 
 struct fs_config {
 	unsigned services_mask;               /* bit per enum aws_service */

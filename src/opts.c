@@ -109,7 +109,7 @@ static const struct opt_def opt_table[] = {
 	{ "retry_budget", OT_INT, F(retry_budget), 1, 3600, "60", "SEC",
 	  "time one request may spend retrying before the\n"
 	  "caller gets EAGAIN (throttled) or EIO", NULL },
-	{ "readahead", OT_SIZE, F(readahead), 128 << 10, 1LL << 30, "8M", "SIZE",
+	{ "readahead", OT_SIZE, F(readahead), 128 << 10, 1LL << 30, "32M", "SIZE",
 	  "S3: largest read-ahead window of a sequential reader", NULL },
 	{ "multipart_threshold", OT_SIZE, F(multipart_threshold), 5LL << 20, 1LL << 30, "16M",
 	  "SIZE", "S3: files from this size go up as multipart uploads", NULL },

@@ -17,7 +17,7 @@
 #include "backend.h"
 #include "fs.h"
 
-#define S3_DEFAULT_READAHEAD (8ull << 20)
+#define S3_DEFAULT_READAHEAD (32ull << 20)
 #define S3_DEFAULT_MULTIPART_THRESHOLD (16ull << 20)
 #define S3_DEFAULT_MULTIPART_SIZE (8ull << 20)
 #define S3_DEFAULT_MIME_TYPES "/etc/mime.types"

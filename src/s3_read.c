@@ -26,9 +26,11 @@
 
 #define S3_RA_START (1u << 20)      /* first read-ahead window */
 #define S3_RA_MIN_PART (1u << 20)   /* read-ahead part size, at least */
-#define S3_MIN_FETCH (128u << 10)   /* a random read fetches at least this */
+#define S3_MIN_FETCH (8u << 10)     /* a random read fetches at least this */
+#define S3_EXTRA_FETCH (4u << 10)   /* ... and this much past what it asked */
 #define S3_SEQ_SLACK (2u << 20)     /* async reads arrive a little out of order */
 #define S3_FAIL_HOLD_MS 3000u       /* a give-up answers the next reads this long */
+#define S3_SPARE_PARTS 2            /* full-size part buffers kept for reuse */
 
 enum part_state { PART_PENDING, PART_READY, PART_FAILED };
 
@@ -63,6 +65,10 @@ struct s3_reader {
 	uint64_t part_size;
 	int fail_err;               /* the last give-up (-EIO, -EAGAIN) or 0 */
 	uint64_t fail_ms;           /* when it happened */
+	/* Buffers of part_size from consumed parts: reused, so a long read
+	 * does not fault in and zero fresh pages for every part. */
+	char *spare[S3_SPARE_PARTS];
+	unsigned nspare;
 };
 
 struct range_sink {
@@ -204,7 +210,10 @@ int s3_reader_new(struct s3 *s, const struct s3_loc *loc, const char *path, off_
 static void part_free(struct s3_reader *rd, struct rpart *p)
 {
 	rd->bytes -= p->len;
-	free(p->data);
+	if (p->len == rd->part_size && rd->nspare < S3_SPARE_PARTS)
+		rd->spare[rd->nspare++] = p->data;
+	else
+		free(p->data);
 	free(p);
 }
 
@@ -231,6 +240,8 @@ void s3_reader_free(struct s3_reader *rd)
 		rd->parts = p->next;
 		part_free(rd, p);
 	}
+	while (rd->nspare)
+		free(rd->spare[--rd->nspare]);
 	pthread_mutex_unlock(&rd->lock);
 	pthread_mutex_destroy(&rd->lock);
 	pthread_cond_destroy(&rd->cond);
@@ -285,7 +296,10 @@ static struct rpart *part_new(struct s3_reader *rd, off_t off, size_t len)
 
 	if (!p)
 		return NULL;
-	p->data = malloc(len ? len : 1);
+	if (len == rd->part_size && rd->nspare)
+		p->data = rd->spare[--rd->nspare];
+	else
+		p->data = malloc(len ? len : 1);
 	if (!p->data) {
 		free(p);
 		return NULL;
@@ -317,7 +331,8 @@ static void schedule(struct s3_reader *rd, off_t from, off_t to)
 
 	while (pos < to && (rd->size < 0 || pos < rd->size)) {
 		struct rpart *have = find_part(rd, pos);
-		size_t len = rd->part_size;
+		/* parts grow with the window: 1 MiB first, up to part_size */
+		size_t len = rd->window < rd->part_size ? (size_t)rd->window : rd->part_size;
 		struct rpart *p;
 
 		if (have) {
@@ -415,7 +430,7 @@ int s3_reader_read(struct s3_reader *rd, char *buf, size_t size, off_t off)
 		size_t n;
 
 		if (!p) {
-			size_t len = (size_t)(end - pos);
+			size_t len = (size_t)(end - pos) + S3_EXTRA_FETCH;
 			off_t fsize = -1;
 			size_t got = 0;
 
