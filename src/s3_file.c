@@ -405,7 +405,9 @@ int s3_truncate(void *be, const char *path, off_t size, void *fh)
 		s3_loc_free(&loc);
 		return -EISDIR;
 	}
-	/* truncate(1) on a closed file: stage, cut, upload now. */
+	/* truncate(2) by path: stage, cut, upload now, even when the file is
+	 * open elsewhere (a reader's close may still be on its way, and its
+	 * release would upload the cut only then, or a writer's flush later). */
 	rc = s3_file_open(s, path, &loc, &f, &made);
 	s3_loc_free(&loc);
 	if (rc)
@@ -414,7 +416,7 @@ int s3_truncate(void *be, const char *path, off_t size, void *fh)
 	if (made)
 		f->exists = true;
 	rc = s3_file_truncate(s, f, size);
-	if (rc == 0 && made)
+	if (rc == 0)
 		rc = s3_file_upload(s, f);
 	pthread_mutex_unlock(&f->lock);
 	if (s3_file_unref(s, f))

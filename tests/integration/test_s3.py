@@ -410,6 +410,21 @@ def test_create_overwrite_append_truncate(core):
     assert obj(boto, "empty") == b""
 
 
+def test_truncate_by_path_of_an_open_file_is_stored_at_once(core):
+    """truncate(2) by path while another handle has the file open: the cut
+    is in S3 when truncate returns, not when that handle is closed."""
+    m, b, boto, proxy = core
+    boto.s3.put_object(Bucket=BUCKET, Key="open.txt", Body=b"two\nthree\n")
+    p = os.path.join(b, "open.txt")
+    with open(p, "rb") as reader:
+        assert reader.read() == b"two\nthree\n"
+        os.truncate(p, 3)
+        assert obj(boto, "open.txt") == b"two"
+    assert obj(boto, "open.txt") == b"two"
+    with open(p, "rb") as f:
+        assert f.read() == b"two"
+
+
 def test_random_writes_into_a_large_file(core, tmp_path):
     m, b, boto, proxy = core
     data = bytearray(os.urandom(20 * MiB))
