@@ -1794,46 +1794,11 @@ out:
 	return rc;
 }
 
+/* A value SSM can store: UTF-8, and no NUL (JSON strings here cannot
+ * carry one). */
 static bool utf8_ok(const unsigned char *p, size_t n)
 {
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = p[i];
-		unsigned cp;
-		size_t k;
-
-		if (c == 0)
-			return false; /* JSON strings here cannot carry NUL */
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			k = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			k = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			k = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (n - i <= k)
-			return false;
-		for (size_t j = 1; j <= k; j++) {
-			if ((p[i + j] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i + j] & 0x3f);
-		}
-		if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += k + 1;
-	}
-	return true;
+	return !memchr(p, 0, n) && util_utf8_valid((const char *)p, n);
 }
 
 /* Build and send PutParameter for f's value. Called with f->lock held. */
