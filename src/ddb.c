@@ -1467,15 +1467,36 @@ static void *seg_thread(void *arg)
 	return NULL;
 }
 
+unsigned ddb_scan_segments_for(long long table_bytes, long long item_count, size_t list_max,
+			       unsigned max)
+{
+	long double bytes = (long double)table_bytes;
+	long double n;
+
+	if (max < 1)
+		max = 1;
+	if (table_bytes <= 0)
+		return 1;
+	/* A listing stops at list_max items: it reads that share of the data. */
+	if (item_count > 0 && (unsigned long long)item_count > list_max)
+		bytes = bytes * (long double)list_max / (long double)item_count;
+	n = bytes / (long double)DDB_SCAN_SEGMENT_BYTES + 1;
+	return n >= (long double)max ? max : (unsigned)n;
+}
+
 /*
- * List a table (parallel Scan) or a partition (pk non-NULL: Query), keys
- * only. *names is sorted, without repeats (caller frees); *cut says
- * whether ddb_list_max stopped it.
+ * List a table (Scan, in parallel segments: ddb_scan_segments) or a
+ * partition (pk non-NULL: Query), keys only. *names is sorted, without
+ * repeats (caller frees); *cut says whether ddb_list_max stopped it.
  */
 static int list_keys(struct ddb *d, const struct tinfo *t, const json_t *pk, const char *path,
 		     char ***names, size_t *n, bool *cut, double *capacity)
 {
-	unsigned total = pk ? 1 : d->opts.scan_segments;
+	unsigned total = pk ? 1
+		: d->opts.scan_segments != DDB_AUTO_SCAN_SEGMENTS
+			? d->opts.scan_segments
+			: ddb_scan_segments_for(t->size_bytes, t->item_count, d->opts.list_max,
+						DDB_AUTO_SCAN_SEGMENTS_MAX);
 	struct seg *segs = calloc(total, sizeof(*segs));
 	pthread_t *tids = calloc(total, sizeof(*tids));
 	bool *started = calloc(total, sizeof(*started));
@@ -1487,6 +1508,10 @@ static int list_keys(struct ddb *d, const struct tinfo *t, const json_t *pk, con
 	*cut = false;
 	*capacity = 0;
 	logpath(path, lp, sizeof(lp));
+	if (!pk && d->opts.scan_segments == DDB_AUTO_SCAN_SEGMENTS)
+		log_debug("dynamodb Scan %s: %u segment%s for %lld bytes, %lld items "
+			  "(DescribeTable's figures)", lp, total, total == 1 ? "" : "s",
+			  t->size_bytes, t->item_count);
 	if (!segs || !tids || !started) {
 		free(segs);
 		free(tids);
@@ -2623,8 +2648,6 @@ int ddb_new(struct aws_client *client, const struct fs_config *cfg,
 	d->client = client;
 	d->cfg = cfg;
 	d->opts = *opts;
-	if (d->opts.scan_segments < 1)
-		d->opts.scan_segments = 1;
 	if (d->opts.scan_segments > DDB_MAX_SCAN_SEGMENTS)
 		d->opts.scan_segments = DDB_MAX_SCAN_SEGMENTS;
 	if (d->opts.list_max < 1)

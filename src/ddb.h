@@ -8,7 +8,8 @@
  *   dynamodb/T/<pk>/<sk>.json     an item of such a table
  *
  * Key values are file names as ddbjson_name_encode makes them. Listing a
- * table is a parallel Scan projecting the key attributes; listing a
+ * table is a Scan projecting the key attributes, in parallel segments when
+ * the table is large (ddb_scan_segments_for); listing a
  * partition is a Query. Reading an item is GetItem (strongly consistent);
  * closing a written item file is PutItem, rm is DeleteItem. Files whose
  * names are no item names (an editor's or sed's temporary file) live in
@@ -26,15 +27,37 @@
 #include "ddbjson.h"
 #include "fs.h"
 
-#define DDB_DEFAULT_SCAN_SEGMENTS 4
+#define DDB_AUTO_SCAN_SEGMENTS 0         /* ddb_scan_segments=0: chosen per table */
+#define DDB_AUTO_SCAN_SEGMENTS_MAX 4     /* the most the automatic choice takes */
 #define DDB_MAX_SCAN_SEGMENTS 64
+/*
+ * Data one automatic segment reads before another is added: 4 pages of
+ * 1 MB (Scan's page size), so a table listed in up to 4 sequential
+ * requests takes one Scan and its one connection. AWS's rule of thumb for
+ * parallel scans (about one segment per 2 GB, "Parallel scan" in the
+ * DynamoDB developer guide) is for workers reading a whole table for
+ * throughput; a listing reads at most ddb_list_max items and a person waits
+ * for its pages one after another, so segments come sooner here.
+ */
+#define DDB_SCAN_SEGMENT_BYTES (4ll << 20)
 #define DDB_DEFAULT_LIST_MAX 10000
 
 struct ddb_options {
 	enum ddbjson_view view;  /* -o ddb_json=plain|typed */
-	unsigned scan_segments;  /* -o ddb_scan_segments=, 1..DDB_MAX_SCAN_SEGMENTS */
+	unsigned scan_segments;  /* -o ddb_scan_segments=, 1..DDB_MAX_SCAN_SEGMENTS, or
+				  * DDB_AUTO_SCAN_SEGMENTS */
 	size_t list_max;         /* -o ddb_list_max=: items one listing reads at most */
 };
+
+/*
+ * The Scan segments of a table listing when ddb_scan_segments is automatic,
+ * from DescribeTable's TableSizeBytes and ItemCount (AWS refreshes both
+ * about every six hours; 0 or less means unknown): 1 for a table whose data
+ * the listing reads (at most list_max items of it) in a few 1 MB pages, one
+ * more per DDB_SCAN_SEGMENT_BYTES beyond, at most max (>= 1). Pure.
+ */
+unsigned ddb_scan_segments_for(long long table_bytes, long long item_count, size_t list_max,
+			       unsigned max);
 
 /* Make the backend. client and cfg must outlive it; opts is copied.
  * 0 or -ENOMEM. */

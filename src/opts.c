@@ -131,8 +131,9 @@ static const struct opt_def opt_table[] = {
 	{ "ddb_json", OT_STR, F(ddb_json), 0, 0, "plain", "VIEW",
 	  "DynamoDB items as plain JSON, or typed (DynamoDB's\n"
 	  "own JSON, which keeps sets and binary apart)", ddb_views },
-	{ "ddb_scan_segments", OT_INT, F(ddb_scan_segments), 1, 64, "4", "N",
-	  "parallel Scan segments of a DynamoDB table listing", NULL },
+	{ "ddb_scan_segments", OT_INT, F(ddb_scan_segments), 0, 64, "0", "N",
+	  "parallel Scan segments of a DynamoDB table listing;\n"
+	  "0: by the table's size, 1 (under 4 MB) to 4", NULL },
 	{ "ddb_list_max", OT_INT, F(ddb_list_max), 1, 10000000, "10000", "N",
 	  "items one DynamoDB table or partition listing reads\n"
 	  "at most (a log line says when one is cut)", NULL },

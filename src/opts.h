@@ -58,7 +58,7 @@ struct awsfs_opts {
 	char *cache_dir;       /* object data on disk, or NULL */
 	uint64_t cache_size;   /* bytes of cache_dir */
 	char *ddb_json;        /* "plain" or "typed" */
-	int ddb_scan_segments; /* parallel Scan segments of a table listing */
+	int ddb_scan_segments; /* parallel Scan segments of a table listing (0: by size) */
 	int ddb_list_max;      /* items one DynamoDB listing reads at most */
 	char *ssm_new_type;    /* type of new SSM parameters */
 	char *ssm_kms_key;     /* KMS key of new SecureStrings */

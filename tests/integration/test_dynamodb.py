@@ -27,12 +27,12 @@ import pytest
 from faults import Faults
 from harness import (REGION, REPO, TEST_KEYS, error_lines, free_port, note_pid,
                      stop_process)
-from sigproxy import SigProxy
+from sigproxy import RawAnswer, Rewrite, SigProxy
 
 BIG = "12345678901234567890123456789012345678"   # 38 digits: no double holds it
 TINY = "1E-130"                                  # DynamoDB's smallest magnitude
 DYNALITE_VERSION = "4.0.0"
-SEGMENTS = 4                                     # ddb_scan_segments' default
+SEGMENTS = 4                                     # segments of a large table (at most)
 
 
 # --------------------------------------------------------------------------
@@ -290,14 +290,15 @@ def test_partition_key_table_items_are_json_files(emu):
     emu.proxy.reset()
     bodies = emu.proxy.fault_hook = Bodies("Scan", "GetItem")
     assert ls(d) == ["a1.json", "a2.json", "a3.json"]
-    # one DescribeTable for the key schema, then a Scan per segment
+    # one DescribeTable for the key schema, then one Scan: a small table is
+    # not worth a parallel scan
     assert emu.proxy.counts() == {("dynamodb", "DescribeTable"): 1,
-                                  ("dynamodb", "Scan"): SEGMENTS}, emu.proxy.requests
-    # each segment once, projecting the key attribute only
+                                  ("dynamodb", "Scan"): 1}, emu.proxy.requests
+    # the whole table, projecting the key attribute only
     scans = [b for op, b in bodies.seen if op == "Scan"]
-    assert sorted(b["Segment"] for b in scans) == list(range(SEGMENTS))
     for b in scans:
-        assert b["TotalSegments"] == SEGMENTS and b["TableName"] == "users"
+        assert "Segment" not in b and "TotalSegments" not in b
+        assert b["TableName"] == "users"
         names = b["ExpressionAttributeNames"]
         assert [names.get(p.strip(), p.strip())
                 for p in b["ProjectionExpression"].split(",")] == ["id"]
@@ -560,22 +561,92 @@ def test_sort_key_table_partitions_and_query(emu):
     assert e.value.errno == errno.ENOTEMPTY
 
 
-def test_3000_items_list_through_scan_pages(emu):
+@pytest.mark.parametrize("segments", [None, SEGMENTS])
+def test_3000_items_list_through_scan_pages(emu, segments):
     emu.table("big")
     pad = "x" * 2000  # 3,000 items of 2 KB: 6 MB, several 1 MB pages per segment
     emu.put_many("big", [{"id": {"S": "k%04d" % i}, "pad": {"S": pad}} for i in range(3000)])
-    m = emu.mount()
+    # the default (segments by the table's size) and an explicit count
+    m = emu.mount(*(["-o", "ddb_scan_segments=%d" % segments] if segments else []))
     d = m.join("dynamodb", "big")
     emu.proxy.reset()
+    bodies = emu.proxy.fault_hook = Bodies("Scan")
     r = sh("ls -l %s" % d)
     assert r.returncode == 0, r.stderr
+    emu.proxy.fault_hook = None
     names = ls(d)
     assert names == ["k%04d.json" % i for i in range(3000)]
     scans = emu.proxy.count("dynamodb", "Scan")
-    assert scans >= 2 * SEGMENTS, emu.proxy.counts()      # every segment paged
+    assert scans >= 6, emu.proxy.counts()                 # 6 MB in 1 MB pages
+    if segments:
+        assert scans >= 2 * segments, emu.proxy.counts()  # every segment paged
+        assert sorted(set(b["Segment"] for _, b in bodies.seen)) == list(range(segments))
+        assert all(b["TotalSegments"] == segments for _, b in bodies.seen)
     # sizes come from the listing: not one GetItem for ls -l
     assert emu.proxy.count("dynamodb", "GetItem") == 0
     assert emu.proxy.count() == scans + emu.proxy.count("dynamodb", "DescribeTable")
+
+
+def sized(table_bytes, item_count, seen):
+    """A proxy hook: DescribeTable's answer says the table holds table_bytes
+    in item_count items (AWS's figures, which moto leaves at 0); the body of
+    each Scan request is kept in seen."""
+    def figures(status, headers, body):
+        ans = json.loads(body)
+        ans["Table"].update(TableSizeBytes=table_bytes, ItemCount=item_count)
+        return RawAnswer(status, headers, json.dumps(ans).encode())
+
+    def hook(info):
+        if info.op == "DescribeTable":
+            return Rewrite(figures)
+        if info.op == "Scan":
+            seen.append(json.loads(info.body))
+        return None
+    return hook
+
+
+def test_scan_segments_follow_the_table_size_unless_set(emu):
+    emu.table("users")
+    emu.put_many("users", [{"id": {"S": "u%03d" % i}} for i in range(200)])
+    want = ["u%03d.json" % i for i in range(200)]
+    # a table of 100 MB by DescribeTable's figures: a parallel scan
+    m = emu.mount()
+    seen = []
+    emu.proxy.reset()
+    emu.proxy.fault_hook = sized(100 << 20, 10000, seen)
+    assert ls(m.join("dynamodb", "users")) == want
+    emu.proxy.fault_hook = None
+    assert emu.proxy.count("dynamodb", "Scan") == SEGMENTS, emu.proxy.counts()
+    assert sorted(b["Segment"] for b in seen) == list(range(SEGMENTS))
+    assert all(b["TotalSegments"] == SEGMENTS for b in seen)
+    # ...of which a listing cut at 100 items reads 1 MB: one Scan
+    m = emu.mount("-o", "ddb_list_max=100")
+    seen = []
+    emu.proxy.reset()
+    emu.proxy.fault_hook = sized(100 << 20, 10000, seen)
+    assert len(ls(m.join("dynamodb", "users"))) == 100
+    emu.proxy.fault_hook = None
+    assert emu.proxy.count("dynamodb", "Scan") == 1, emu.proxy.counts()
+    assert "TotalSegments" not in seen[0]
+    # a small table with ddb_scan_segments set: that many segments, the same names
+    m = emu.mount("-o", "ddb_scan_segments=%d" % SEGMENTS)
+    seen = []
+    emu.proxy.reset()
+    emu.proxy.fault_hook = Bodies("Scan")
+    assert ls(m.join("dynamodb", "users")) == want
+    seen = [b for _, b in emu.proxy.fault_hook.seen]
+    emu.proxy.fault_hook = None
+    assert emu.proxy.count("dynamodb", "Scan") == SEGMENTS, emu.proxy.counts()
+    assert sorted(b["Segment"] for b in seen) == list(range(SEGMENTS))
+    # and ddb_scan_segments=1 for a large one: one Scan
+    m = emu.mount("-o", "ddb_scan_segments=1")
+    seen = []
+    emu.proxy.reset()
+    emu.proxy.fault_hook = sized(100 << 20, 10000, seen)
+    assert ls(m.join("dynamodb", "users")) == want
+    emu.proxy.fault_hook = None
+    assert emu.proxy.count("dynamodb", "Scan") == 1, emu.proxy.counts()
+    assert "TotalSegments" not in seen[0]
 
 
 def test_one_segment_scan_pages_and_list_max(emu):
