@@ -832,7 +832,7 @@ struct ssm_err {
 	char request_id[128];
 	long status;
 	unsigned attempts;
-	bool logged; /* aws_call wrote the error line */
+	bool logged; /* the error line is written (by aws_call or ssm_call) */
 };
 
 /*
@@ -897,6 +897,8 @@ static int ssm_call(struct ssm *s, const char *op, const json_t *body, const cha
 			*out = NULL;
 			rc = -EIO;
 		}
+		if (rc && err)
+			err->logged = true; /* the line above is the error's one line */
 	}
 	util_wipe(resp.http.body.data, resp.http.body.len);
 	aws_response_free(&resp);
