@@ -11,7 +11,7 @@
  * other service; x@selector lookups are cache entries too. String and
  * StringList values are kept in the cache's memory for the ssm TTL, each
  * good only while the snapshot names the version it belongs to; an open
- * that finds none fetches its value with up to 9 of its folder's next ones
+ * that finds none fetches its value with up to 9 of the nearest in its folder
  * (one GetParameters). SecureString values are never kept: an open file
  * holds its value until it is closed, and every copy of a value that
  * arrived is wiped before it is freed. A listing is never run twice at once:
@@ -1544,7 +1544,8 @@ struct ssm_kept {
 /* GetParameters takes at most 10 names ("Names: Maximum number of 10
  * items", SSM API reference). */
 #define SSM_BATCH_MAX 10u
-/* Siblings looked at to fill one batch (some may be kept already). */
+/* Siblings looked at each way to fill one batch (some may be kept
+ * already): bounds the work done under the backend's lock. */
 #define SSM_BATCH_SCAN 64u
 
 /* Would a kept value outlive this call? Without a cache or with a TTL of
@@ -1665,71 +1666,87 @@ static void batch_free(struct batch *b)
 	b->n = 0;
 }
 
+/* Under lock: the last direct child of the folder prefix[0..plen) at index
+ * i or before, SIZE_MAX when there is none (next_child walking back). */
+static size_t prev_child(const struct ssm_table *t, size_t i, const char *prefix, size_t plen)
+{
+	while (i < t->n) {
+		const char *k = t->v[i].key, *slash;
+
+		if (plen && strncmp(k, prefix, plen) != 0)
+			return SIZE_MAX;
+		slash = strchr(k + plen, '/');
+		if (!slash)
+			return i;
+		/* Back to the first entry of the "seg/" block, then one before. */
+		i = lower_bound(t, k, (size_t)(slash - k), '/');
+		if (i == 0)
+			return SIZE_MAX;
+		i--;
+	}
+	return SIZE_MAX;
+}
+
 /*
  * The neighbours worth fetching with f's value: String and StringList
- * parameters of the same folder not kept already, in the snapshot's order
- * (the order readdir, and so grep -r or a shell glob, walks them) from
- * the one after f's, wrapping to the folder's start. 0, 1 when f's value
- * is not to be batched (unknown, or a SecureString), or -ENOMEM.
+ * parameters of the same folder not kept already, the nearest after f's
+ * in the snapshot's order first (the order readdir, and so grep -r or a
+ * shell glob, walks them), then the nearest before it (a reader walking
+ * the other way). The cache is asked under s->lock: it never calls back
+ * into a backend. 0, 1 when f's value is not to be batched (unknown, or a
+ * SecureString), or -ENOMEM.
  */
 static int batch_plan(struct ssm *s, const struct ssm_file *f, struct batch *b)
 {
-	struct ssm_param cand[SSM_BATCH_SCAN];
-	size_t ncand = 0, plen, first, at, i;
+	const struct ssm_table *t = &s->snap;
 	const struct ssm_param *p;
 	const char *slash = strrchr(f->key, '/');
+	size_t plen = slash ? (size_t)(slash - f->key) + 1 : 0, at, i;
 	int rc = 0;
 
 	memset(b, 0, sizeof(*b));
-	plen = slash ? (size_t)(slash - f->key) + 1 : 0;
-	pthread_mutex_lock(&s->lock);
-	p = table_find(&s->snap, f->key);
-	if (!p || p->type == SSM_SECURE || s->no_batch) {
-		pthread_mutex_unlock(&s->lock);
-		return 1;
-	}
-	at = (size_t)(p - s->snap.v);
-	first = plen ? lower_bound(&s->snap, f->key, plen - 1, '/') : 0;
-	/* From the next sibling to the folder's end, then from its start. */
-	for (int pass = 0; pass < 2 && !rc && ncand < SSM_BATCH_SCAN; pass++) {
-		i = next_child(&s->snap, pass ? first : at + 1, f->key, plen);
-		for (; i < s->snap.n && ncand < SSM_BATCH_SCAN;
-		     i = next_child(&s->snap, i + 1, f->key, plen)) {
-			const struct ssm_param *q = &s->snap.v[i];
-
-			if (pass && i >= at)
-				break;
-			if (q->type == SSM_SECURE)
-				continue;
-			memset(&cand[ncand], 0, sizeof(cand[ncand]));
-			cand[ncand].key = strdup(q->key);
-			cand[ncand].name = strdup(q->name);
-			cand[ncand].version = q->version;
-			cand[ncand].modified = q->modified;
-			ncand++;
-			if (!cand[ncand - 1].key || !cand[ncand - 1].name) {
-				rc = -ENOMEM;
-				break;
-			}
-		}
-	}
-	pthread_mutex_unlock(&s->lock);
-
 	b->names[0] = strdup(f->name);
 	b->keys[0] = strdup(f->key);
 	b->n = 1;
-	if (!b->names[0] || !b->keys[0])
-		rc = -ENOMEM;
-	for (i = 0; i < ncand; i++) {
-		if (!rc && b->n < SSM_BATCH_MAX &&
-		    !kept_get(s, cand[i].key, cand[i].version, cand[i].modified, NULL, NULL)) {
-			b->names[b->n] = cand[i].name;
-			b->keys[b->n] = cand[i].key;
-			b->n++;
-			cand[i].name = cand[i].key = NULL;
-		}
-		param_free(&cand[i]);
+	if (!b->names[0] || !b->keys[0]) {
+		batch_free(b);
+		return -ENOMEM;
 	}
+	pthread_mutex_lock(&s->lock);
+	p = table_find(t, f->key);
+	if (!p || p->type == SSM_SECURE || s->no_batch) {
+		pthread_mutex_unlock(&s->lock);
+		batch_free(b);
+		return 1;
+	}
+	at = (size_t)(p - t->v);
+	for (int pass = 0; pass < 2 && !rc && b->n < SSM_BATCH_MAX; pass++) {
+		size_t looked = 0;
+
+		if (pass)
+			i = at ? prev_child(t, at - 1, f->key, plen) : SIZE_MAX;
+		else
+			i = next_child(t, at + 1, f->key, plen);
+		while (i < t->n && b->n < SSM_BATCH_MAX && looked++ < SSM_BATCH_SCAN) {
+			const struct ssm_param *q = &t->v[i];
+
+			if (q->type != SSM_SECURE &&
+			    !kept_get(s, q->key, q->version, q->modified, NULL, NULL)) {
+				b->names[b->n] = strdup(q->name);
+				b->keys[b->n] = strdup(q->key);
+				b->n++;
+				if (!b->names[b->n - 1] || !b->keys[b->n - 1]) {
+					rc = -ENOMEM;
+					break;
+				}
+			}
+			if (pass)
+				i = i ? prev_child(t, i - 1, f->key, plen) : SIZE_MAX;
+			else
+				i = next_child(t, i + 1, f->key, plen);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
 	if (rc)
 		batch_free(b);
 	return rc;

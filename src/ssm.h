@@ -11,7 +11,7 @@
  * The tree comes from one DescribeParameters listing of everything (50 a
  * page, every page), kept as a snapshot for the ssm TTL. Values are
  * fetched on open, WithDecryption: a String or StringList with up to 9 of
- * its folder's next ones (GetParameters), kept in memory for the ssm TTL
+ * the nearest in its folder (GetParameters), kept in memory for the ssm TTL
  * while the snapshot names their version; a SecureString alone
  * (GetParameter), held in memory only for as long as the file is open.
  * Writing is PutParameter at close, keeping an existing parameter's type;
