@@ -8,9 +8,13 @@
  * how long the snapshot is trusted: each folder of it has a marker entry
  * "/ssm/<folder>/" with the ssm TTL, so that expiry, min/max_ttl and
  * .awsfs/invalidate patterns ("/ssm/app/" then '*') work as for every
- * other service; x@selector lookups are cache entries too. Values are never
- * remembered: an open file holds its value until it is closed, and every
- * copy is wiped before it is freed. A listing is never run twice at once:
+ * other service; x@selector lookups are cache entries too. String and
+ * StringList values are kept in the cache's memory for the ssm TTL, each
+ * good only while the snapshot names the version it belongs to; an open
+ * that finds none fetches its value with up to 9 of the nearest in its folder
+ * (one GetParameters). SecureString values are never kept: an open file
+ * holds its value until it is closed, and every copy of a value that
+ * arrived is wiped before it is freed. A listing is never run twice at once:
  * callers that arrive while one is in flight wait for it and take its
  * result.
  */
@@ -112,6 +116,7 @@ struct ssm {
 	struct ssm_change *journal; /* protected by lock */
 	size_t njournal;
 	bool warned_skipped;        /* protected by lock */
+	bool no_batch;              /* protected by lock: GetParameters was refused */
 };
 
 /* A path below ssm/, split: key, and the selector after '@' when there is one. */
@@ -827,7 +832,7 @@ struct ssm_err {
 	char request_id[128];
 	long status;
 	unsigned attempts;
-	bool logged; /* aws_call wrote the error line */
+	bool logged; /* the error line is written (by aws_call or ssm_call) */
 };
 
 /*
@@ -892,6 +897,8 @@ static int ssm_call(struct ssm *s, const char *op, const json_t *body, const cha
 			*out = NULL;
 			rc = -EIO;
 		}
+		if (rc && err)
+			err->logged = true; /* the line above is the error's one line */
 	}
 	util_wipe(resp.http.body.data, resp.http.body.len);
 	aws_response_free(&resp);
@@ -1519,6 +1526,350 @@ static int ssm_readdir(void *be, const char *path, backend_fill_fn fill, void *s
 	return rc;
 }
 
+/* ------------------------------------------------------- values kept */
+
+/*
+ * String and StringList values are kept in the cache (CACHE_VALUE,
+ * "/ssm/<key>", memory only) for the ssm TTL, each behind this header: a
+ * value serves an open only while the snapshot still names the same
+ * version and time, so a newer listing, a write or a removal makes it
+ * stale at once. SecureString values are never kept (see awsfs(1)): they
+ * live in an open file only, as before.
+ */
+struct ssm_kept {
+	long long version;
+	double modified;
+};
+
+/* GetParameters takes at most 10 names ("Names: Maximum number of 10
+ * items", SSM API reference). */
+#define SSM_BATCH_MAX 10u
+/* Siblings looked at each way to fill one batch (some may be kept
+ * already): bounds the work done under the backend's lock. */
+#define SSM_BATCH_SCAN 64u
+
+/* Would a kept value outlive this call? Without a cache or with a TTL of
+ * 0 nothing is kept, and fetching neighbours would be waste. */
+static bool values_kept(const struct ssm *s)
+{
+	return s->cfg->cache && ttl_ms(s) > 0;
+}
+
+/* The kept value of key if it belongs to version/modified: true and, when
+ * out is set, the bytes in out[0..*len) (out holds
+ * SSM_ADVANCED_MAX_VALUE bytes). */
+static bool kept_get(struct ssm *s, const char *key, long long version, double modified,
+		     char *out, size_t *len)
+{
+	struct cache_hit hit;
+	struct ssm_kept hdr;
+	char *path;
+	bool ok = false;
+
+	if (!values_kept(s) || !(path = log_path(key)))
+		return false;
+	memset(&hit, 0, sizeof(hit));
+	if (cache_get(s->cfg->cache, AWS_SVC_SSM, CACHE_VALUE, path, &hit) == CACHE_FRESH &&
+	    !hit.negative && hit.data && hit.len >= sizeof(hdr) &&
+	    hit.len - sizeof(hdr) <= SSM_ADVANCED_MAX_VALUE) {
+		memcpy(&hdr, hit.data, sizeof(hdr));
+		/* Both from the same JSON number parsed the same way: exact. */
+		ok = hdr.version == version && hdr.modified == modified;
+		if (ok && out) {
+			*len = hit.len - sizeof(hdr);
+			memcpy(out, (const char *)hit.data + sizeof(hdr), *len);
+		}
+	}
+	free(hit.data);
+	free(path);
+	return ok;
+}
+
+/* Keep a String/StringList value (never a SecureString: the caller checks).
+ * Without memory it is simply not kept. */
+static void kept_put(struct ssm *s, const char *key, long long version, double modified,
+		     const char *data, size_t len)
+{
+	struct ssm_kept hdr = { .version = version, .modified = modified };
+	char *path, *rec;
+
+	if (!values_kept(s) || len > SSM_ADVANCED_MAX_VALUE || !(path = log_path(key)))
+		return;
+	rec = malloc(sizeof(hdr) + len);
+	if (rec) {
+		memcpy(rec, &hdr, sizeof(hdr));
+		memcpy(rec + sizeof(hdr), data, len);
+		cache_put(s->cfg->cache, AWS_SVC_SSM, CACHE_VALUE, path, rec, sizeof(hdr) + len,
+			  NULL, 0, -1, CACHE_NO_DISK);
+		free(rec);
+	}
+	free(path);
+}
+
+/* key changed or went through the mount: its kept value is no more. */
+static void kept_forget(struct ssm *s, const char *key)
+{
+	char *path;
+
+	if (s->cfg->cache && (path = log_path(key))) {
+		cache_forget(s->cfg->cache, AWS_SVC_SSM, CACHE_VALUE, path);
+		free(path);
+	}
+}
+
+/* Under lock: what a value fetched now says of its parameter. The
+ * listing may be older than the answer. */
+static void snapshot_learn(struct ssm *s, const char *key, const struct ssm_param *meta,
+			   size_t len)
+{
+	struct ssm_param *p = table_find(&s->snap, key);
+
+	if (p && p->version <= meta->version) {
+		p->version = meta->version;
+		p->type = meta->type;
+		p->modified = meta->modified;
+		p->len = (long long)len;
+	}
+}
+
+/* Under lock: the first direct child of the folder prefix[0..plen) (the
+ * folder's key and its '/'; plen 0 for ssm/ itself) at index i or after,
+ * t->n when there is none. Sub-folders' blocks are skipped whole. */
+static size_t next_child(const struct ssm_table *t, size_t i, const char *prefix, size_t plen)
+{
+	while (i < t->n) {
+		const char *k = t->v[i].key, *slash;
+
+		if (plen && strncmp(k, prefix, plen) != 0)
+			return t->n;
+		slash = strchr(k + plen, '/');
+		if (!slash)
+			return i;
+		/* Everything below "seg/" sorts before "seg0" ('0' follows '/'). */
+		i = lower_bound(t, k, (size_t)(slash - k), '0');
+	}
+	return t->n;
+}
+
+struct batch {
+	char *names[SSM_BATCH_MAX]; /* [0] the value being opened */
+	char *keys[SSM_BATCH_MAX];
+	size_t n;
+};
+
+static void batch_free(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->names[i]);
+		free(b->keys[i]);
+	}
+	b->n = 0;
+}
+
+/* Under lock: the last direct child of the folder prefix[0..plen) at index
+ * i or before, SIZE_MAX when there is none (next_child walking back). */
+static size_t prev_child(const struct ssm_table *t, size_t i, const char *prefix, size_t plen)
+{
+	while (i < t->n) {
+		const char *k = t->v[i].key, *slash;
+
+		if (plen && strncmp(k, prefix, plen) != 0)
+			return SIZE_MAX;
+		slash = strchr(k + plen, '/');
+		if (!slash)
+			return i;
+		/* Back to the first entry of the "seg/" block, then one before. */
+		i = lower_bound(t, k, (size_t)(slash - k), '/');
+		if (i == 0)
+			return SIZE_MAX;
+		i--;
+	}
+	return SIZE_MAX;
+}
+
+/*
+ * The neighbours worth fetching with f's value: String and StringList
+ * parameters of the same folder not kept already, the nearest after f's
+ * in the snapshot's order first (the order readdir, and so grep -r or a
+ * shell glob, walks them), then the nearest before it (a reader walking
+ * the other way). The cache is asked under s->lock: it never calls back
+ * into a backend. 0, 1 when f's value is not to be batched (unknown, or a
+ * SecureString), or -ENOMEM.
+ */
+static int batch_plan(struct ssm *s, const struct ssm_file *f, struct batch *b)
+{
+	const struct ssm_table *t = &s->snap;
+	const struct ssm_param *p;
+	const char *slash = strrchr(f->key, '/');
+	size_t plen = slash ? (size_t)(slash - f->key) + 1 : 0, at, i;
+	int rc = 0;
+
+	memset(b, 0, sizeof(*b));
+	b->names[0] = strdup(f->name);
+	b->keys[0] = strdup(f->key);
+	b->n = 1;
+	if (!b->names[0] || !b->keys[0]) {
+		batch_free(b);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&s->lock);
+	p = table_find(t, f->key);
+	if (!p || p->type == SSM_SECURE || s->no_batch) {
+		pthread_mutex_unlock(&s->lock);
+		batch_free(b);
+		return 1;
+	}
+	at = (size_t)(p - t->v);
+	for (int pass = 0; pass < 2 && !rc && b->n < SSM_BATCH_MAX; pass++) {
+		size_t looked = 0;
+
+		if (pass)
+			i = at ? prev_child(t, at - 1, f->key, plen) : SIZE_MAX;
+		else
+			i = next_child(t, at + 1, f->key, plen);
+		while (i < t->n && b->n < SSM_BATCH_MAX && looked++ < SSM_BATCH_SCAN) {
+			const struct ssm_param *q = &t->v[i];
+
+			if (q->type != SSM_SECURE &&
+			    !kept_get(s, q->key, q->version, q->modified, NULL, NULL)) {
+				b->names[b->n] = strdup(q->name);
+				b->keys[b->n] = strdup(q->key);
+				b->n++;
+				if (!b->names[b->n - 1] || !b->keys[b->n - 1]) {
+					rc = -ENOMEM;
+					break;
+				}
+			}
+			if (pass)
+				i = i ? prev_child(t, i - 1, f->key, plen) : SIZE_MAX;
+			else
+				i = next_child(t, i + 1, f->key, plen);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (rc)
+		batch_free(b);
+	return rc;
+}
+
+/*
+ * Fetch f's value and up to 9 neighbours' with one GetParameters
+ * (WithDecryption: a neighbour listed as a String may have become a
+ * SecureString since; such a value is wiped, never kept). Called with
+ * f->lock held. 0, 1 when the single GetParameter should be used instead
+ * (not batched, or GetParameters refused), or a negative errno with its
+ * log line written. A neighbour that is gone (InvalidParameters) or odd
+ * costs nothing but its own later fetch.
+ */
+static int file_load_batch(struct ssm *s, struct ssm_file *f)
+{
+	struct batch b;
+	struct ssm_err err;
+	json_t *body = NULL, *names, *ans = NULL, *arr, *p;
+	bool found = false;
+	size_t i;
+	int rc;
+
+	rc = batch_plan(s, f, &b);
+	if (rc)
+		return rc;
+	body = json_pack("{s:[], s:b}", "Names", "WithDecryption", 1);
+	names = body ? json_object_get(body, "Names") : NULL;
+	for (i = 0; names && i < b.n; i++)
+		if (json_array_append_new(names, json_string(b.names[i])))
+			break;
+	if (!names || i < b.n) {
+		json_decref(body);
+		batch_free(&b);
+		return -ENOMEM;
+	}
+	memset(&err, 0, sizeof(err));
+	rc = ssm_call(s, "GetParameters", body, f->logpath, CALL_QUIET | CALL_SECRET, &ans, &err);
+	json_decref(body);
+	if (rc == -EACCES || rc == -EINVAL) {
+		/* A policy that allows GetParameter only, or a neighbour's name
+		 * AWS refuses: one value at a time from now on (logged once). */
+		pthread_mutex_lock(&s->lock);
+		if (!s->no_batch)
+			log_info("ssm GetParameters %s: %s (request id %s): values are fetched one "
+				 "at a time from now on", f->logpath, err.code, err.request_id);
+		s->no_batch = true;
+		pthread_mutex_unlock(&s->lock);
+		batch_free(&b);
+		return 1;
+	}
+	if (rc) {
+		if (!err.logged)
+			log_error("ssm GetParameters %s: %s (HTTP %ld, request id %s): %s",
+				  f->logpath, err.code[0] ? err.code : "-", err.status,
+				  err.request_id, strerror(-rc));
+		batch_free(&b);
+		return rc;
+	}
+	arr = jsonx_array(ans, "Parameters");
+	json_array_foreach(arr, i, p) {
+		json_t *v = json_object_get(p, "Value");
+		const char *name = jsonx_str(p, "Name");
+		struct ssm_param meta;
+		char *key = NULL;
+		size_t len, j;
+
+		if (!json_is_string(v) || !name || ssm_key_of_name(name, &key)) {
+			json_wipe_string(v);
+			continue;
+		}
+		for (j = 0; j < b.n && strcmp(b.keys[j], key) != 0; j++)
+			;
+		free(key);
+		len = json_string_length(v);
+		if (j == b.n || (j > 0 && len > SSM_ADVANCED_MAX_VALUE)) {
+			json_wipe_string(v);
+			continue;
+		}
+		if (param_from_json(p, NULL, NULL, &meta)) {
+			param_free(&meta);
+			rc = j == 0 ? -ENOMEM : rc;
+		} else if (j == 0 && len > SSM_ADVANCED_MAX_VALUE) {
+			log_error("ssm GetParameters %s: value of %zu bytes, more than SSM allows",
+				  f->logpath, len);
+			rc = -EIO;
+		} else {
+			if (j == 0) {
+				memcpy(f->data, json_string_value(v), len);
+				f->len = len;
+				f->loaded = found = true;
+			}
+			pthread_mutex_lock(&s->lock);
+			snapshot_learn(s, b.keys[j], &meta, len);
+			pthread_mutex_unlock(&s->lock);
+			if (meta.type != SSM_SECURE)
+				kept_put(s, b.keys[j], meta.version, meta.modified,
+					 json_string_value(v), len);
+		}
+		param_free(&meta);
+		json_wipe_string(v);
+	}
+	if (!rc && !found) {
+		json_t *gone = jsonx_array(ans, "InvalidParameters");
+		bool invalid = false;
+
+		json_array_foreach(gone, i, p)
+			invalid = invalid || (json_is_string(p) &&
+					      strcmp(json_string_value(p), b.names[0]) == 0);
+		if (invalid) {
+			log_error("ssm GetParameters %s: ParameterNotFound (request id %s)",
+				  f->logpath, err.request_id);
+			rc = -ENOENT;
+		} else {
+			log_error("ssm GetParameters %s: answer without a value", f->logpath);
+			rc = -EIO;
+		}
+	}
+	json_decref(ans);
+	batch_free(&b);
+	return rc;
+}
+
 /* ------------------------------------------------------------ open files */
 
 static void file_free(struct ssm_file *f)
@@ -1537,31 +1888,54 @@ static void file_free(struct ssm_file *f)
 	free(f);
 }
 
-/* Fetch the value into f (GetParameter). Called with f->lock held. */
+/*
+ * Fetch the value into f: the kept one when the snapshot still names its
+ * version, else with its neighbours (GetParameters), else alone
+ * (GetParameter: a SecureString, a version or label, or GetParameters
+ * refused). Called with f->lock held.
+ */
 static int file_load(struct ssm *s, struct ssm_file *f)
 {
 	struct ssm_value v;
 	int rc;
 
+	if (!f->selector) {
+		const struct ssm_param *p;
+		long long version = 0;
+		double modified = 0;
+		bool plain;
+
+		pthread_mutex_lock(&s->lock);
+		p = table_find(&s->snap, f->key);
+		plain = p && p->type != SSM_SECURE;
+		if (plain) {
+			version = p->version;
+			modified = p->modified;
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (plain && kept_get(s, f->key, version, modified, f->data, &f->len)) {
+			f->loaded = true;
+			return 0;
+		}
+		if (plain && values_kept(s)) {
+			rc = file_load_batch(s, f);
+			if (rc <= 0)
+				return rc;
+		}
+	}
 	rc = get_value(s, f->name, f->selector, f->logpath, false, &v);
 	if (rc)
 		return rc;
 	memcpy(f->data, v.data, v.len);
 	f->len = v.len;
 	f->loaded = true;
-	pthread_mutex_lock(&s->lock);
 	if (!f->selector) {
-		struct ssm_param *p = table_find(&s->snap, f->key);
-
-		/* The listing may be older than what GetParameter saw. */
-		if (p && p->version <= v.meta.version) {
-			p->version = v.meta.version;
-			p->type = v.meta.type;
-			p->modified = v.meta.modified;
-			p->len = (long long)v.len;
-		}
+		pthread_mutex_lock(&s->lock);
+		snapshot_learn(s, f->key, &v.meta, v.len);
+		pthread_mutex_unlock(&s->lock);
+		if (v.meta.type != SSM_SECURE)
+			kept_put(s, f->key, v.meta.version, v.meta.modified, v.data, v.len);
 	}
-	pthread_mutex_unlock(&s->lock);
 	if (f->selector) {
 		struct ssm_sel sel;
 		struct buf path;
@@ -1831,6 +2205,9 @@ static int put_value(struct ssm *s, struct ssm_file *f)
 			  "nothing changed", f->logpath);
 		return -EINVAL;
 	}
+	/* Whatever the answer, the kept value may be old now: the next read
+	 * asks SSM (read-your-writes from the source, not from a copy). */
+	kept_forget(s, f->key);
 	pthread_mutex_lock(&s->lock);
 	{
 		const struct ssm_param *p = table_find(&s->snap, f->key);
@@ -2124,6 +2501,7 @@ static int ssm_unlink(void *be, const char *path)
 		keep_parent(s, r.key);
 		pthread_mutex_unlock(&s->lock);
 		sel_forget(s, r.key);
+		kept_forget(s, r.key);
 	}
 out:
 	free(name);

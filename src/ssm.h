@@ -9,12 +9,14 @@
  * or a labelled version; they are never listed.
  *
  * The tree comes from one DescribeParameters listing of everything (50 a
- * page, every page), kept as a snapshot for the ssm TTL; values are fetched on
- * open (GetParameter, WithDecryption) and live in memory only, for as long
- * as the file is open. Writing is PutParameter at close, keeping an
- * existing parameter's type; rm is DeleteParameter; mkdir makes a folder
- * that lives until the next listing after ssm_ttl or until something is
- * written into it.
+ * page, every page), kept as a snapshot for the ssm TTL. Values are
+ * fetched on open, WithDecryption: a String or StringList with up to 9 of
+ * the nearest in its folder (GetParameters), kept in memory for the ssm TTL
+ * while the snapshot names their version; a SecureString alone
+ * (GetParameter), held in memory only for as long as the file is open.
+ * Writing is PutParameter at close, keeping an existing parameter's type;
+ * rm is DeleteParameter; mkdir makes a folder that lives until the next
+ * listing after ssm_ttl or until something is written into it.
  */
 #ifndef AWSFS_SSM_H
 #define AWSFS_SSM_H

@@ -4,7 +4,8 @@
  * First byte, low two bits:
  *   0-2  the backend (src/ssm.c) with canned answers (fuzz.h) walked by
  *        fuzz_walk: list ssm/ (DescribeParameters, every page), readdir
- *        each folder, getattr, xattrs and read each file (GetParameter);
+ *        each folder, getattr, xattrs and read each file (GetParameters
+ *        for Strings, ten names at most, GetParameter for SecureStrings);
  *        with bit 2 set, write a value over the first file (PutParameter),
  *        with bit 3 a value that is not UTF-8. Names like "..", "a//b",
  *        "x@3", 2,000-byte segments or NULs in a page must never reach a

@@ -386,3 +386,39 @@ def test_dynamodb_invalidate_shows_a_change_at_once(mount, proxy, table):
     assert json.loads(cat(os.path.join(d, "mine.json"))) == {"id": "mine", "v": 7}
     os.unlink(os.path.join(d, "mine.json"))
     assert "mine.json" not in os.listdir(d)
+
+
+# ---------------------------------------------------------------------------
+# SSM
+# ---------------------------------------------------------------------------
+
+def test_ssm_kept_values_are_hits_and_stay_within_cache_mem(mount, proxy, boto):
+    """String values fetched ten at a time are kept within cache_mem: 300
+    values of 4 KiB (1.2 MiB) under a 1 MiB cap read back byte for byte,
+    the cache never holds more than the cap, and a second read within
+    ssm_ttl is served from what is still kept (cache hits), the rest
+    fetched again ten a request."""
+    vals = {}
+    for i in range(300):
+        name = "/big/p%03d" % i
+        vals[name] = ("%03d" % i) * 1365 + "x"  # 4096 bytes
+        boto.ssm.put_parameter(Name=name, Value=vals[name], Type="String")
+    m = mount("-o", "services=ssm,ssm_ttl=60,cache_mem=1M")
+    d = m.join("ssm", "big")
+    os.listdir(d)
+    proxy.reset()
+    for name, v in vals.items():
+        assert cat(m.join("ssm", name[1:])) == v.encode(), name
+        assert stats(m)["bytes_mem"] <= MiB
+    first = proxy.count("ssm", "GetParameters")
+    assert first == 30 and proxy.counts() == {("ssm", "GetParameters"): 30}, proxy.counts()
+    hits = stats(m)["ssm"]["hits"]
+    proxy.reset()
+    for name in reversed(list(vals)):  # the most recent first: still kept
+        assert cat(m.join("ssm", name[1:])) == vals[name].encode(), name
+    assert stats(m)["bytes_mem"] <= MiB
+    assert stats(m)["ssm"]["hits"] > hits
+    # About 240 of the 300 fit in 1 MiB (4 KiB and an entry's overhead
+    # each); the 60 or so evicted come back ten a request even read
+    # backwards (a batch takes the nearest before when none after is due).
+    assert 0 < proxy.count("ssm", "GetParameters") <= 10, proxy.counts()

@@ -249,8 +249,13 @@ def test_cat_gives_values_byte_for_byte_with_modes(mount, proxy, boto, tree):
         assert r.stdout == get(boto, name)["Value"].encode() == val.encode()
         mode = stat.S_IMODE(os.stat(path).st_mode)
         assert mode == (0o600 if typ == "SecureString" else 0o644), (name, oct(mode))
-    # One GetParameter (WithDecryption) per cat, nothing else.
-    assert proxy.counts() == {("ssm", "GetParameter"): len(names)}, proxy.counts()
+    # One request (WithDecryption) per cat, nothing else: GetParameter for
+    # a SecureString (never fetched with others, never kept), GetParameters
+    # for the others (the value and its folder's next ones, kept for the
+    # ssm TTL). These names are 10 apart: no cat finds its value kept.
+    secure = sum(1 for n in names if tree[n][0] == "SecureString")
+    assert proxy.counts() == {("ssm", "GetParameter"): secure,
+                              ("ssm", "GetParameters"): len(names) - secure}, proxy.counts()
 
 
 def test_parallel_reads_and_writes(mount, proxy, boto, tree):
@@ -281,8 +286,152 @@ def test_parallel_reads_and_writes(mount, proxy, boto, tree):
     assert {"par%d" % i for i in range(24)} <= set(listed)
     # One listing: every thread waited for the same one.
     assert proxy.count("ssm", "DescribeParameters") == pages
-    assert proxy.count("ssm", "GetParameter") == len(tree)
+    # SecureStrings one GetParameter each; the others in batches, at most
+    # one request each even when threads race for the same folder.
+    secure = sum(1 for t, _ in tree.values() if t == "SecureString")
+    assert proxy.count("ssm", "GetParameter") == secure
+    assert proxy.count("ssm", "GetParameters") <= len(tree) - secure
     assert proxy.count("ssm", "PutParameter") == 24
+
+
+def folder_values(n):
+    """n String values that are easy to get wrong: tabs, commas, UTF-8,
+    inner newlines, a trailing space, and lengths from 1 to 4096."""
+    vals = []
+    for i in range(n):
+        v = "v%02d\tcomma,\u00e9\u2713 %s" % (i, "y" * (i * 37 % 200))
+        if i % 5 == 1:
+            v += "\nsecond line "
+        vals.append(v)
+    vals[3] = "z" * 4096
+    vals[4] = "1"
+    return vals
+
+
+def test_grep_r_reads_a_folder_ten_values_a_request(mount, proxy, boto):
+    """grep -r over 25 Strings costs 3 GetParameters (10 names at most
+    each, WithDecryption), not 25 GetParameter; the SecureStrings beside
+    them are fetched alone and never kept; a second grep within ssm_ttl
+    asks for nothing but the SecureStrings."""
+    vals = folder_values(25)
+    for i, v in enumerate(vals):
+        boto.ssm.put_parameter(Name="/b/p%02d" % i, Value=v, Type="String")
+    boto.ssm.put_parameter(Name="/b/p07s", Value="hush-7", Type="SecureString")
+    boto.ssm.put_parameter(Name="/b/p19s", Value="hush-19", Type="SecureString")
+    boto.ssm.put_parameter(Name="/b/sub/deeper", Value="below", Type="String")
+    m = mount("-o", "ssm_ttl=60")
+    os.listdir(m.join("ssm", "b"))
+    bodies = BodyLog()
+    proxy.fault_hook = bodies
+    proxy.reset()
+
+    r = run('grep -r "" "$1"', m.join("ssm", "b"))
+    want = {"p%02d" % i: v for i, v in enumerate(vals)}
+    want.update({"p07s": "hush-7", "p19s": "hush-19", "sub/deeper": "below"})
+    got = {}
+    for path in want:
+        got[path] = run('cat "$1"', m.join("ssm", "b", path)).stdout.decode()
+    assert got == want
+    # grep's lines are the values (each line prefixed with its file).
+    out = r.stdout.decode()
+    for path, v in want.items():
+        for line in v.split("\n"):
+            assert "%s:%s\n" % (m.join("ssm", "b", path), line) in out, (path, line)
+    # The cats above: String values kept (no request), SecureStrings again.
+    assert proxy.counts() == {("ssm", "GetParameters"): 4,  # 25 + sub/deeper
+                              ("ssm", "GetParameter"): 4}, proxy.counts()
+    batches = bodies.of("GetParameters")
+    assert all(b["WithDecryption"] is True and 1 <= len(b["Names"]) <= 10 for b in batches)
+    asked = [n for b in batches for n in b["Names"]]
+    assert sorted(asked) == sorted(["/b/p%02d" % i for i in range(25)] + ["/b/sub/deeper"])
+    assert [len(b["Names"]) for b in batches] == [10, 10, 5, 1]
+    assert all(b["Name"] in ("/b/p07s", "/b/p19s") for b in bodies.of("GetParameter"))
+    # What was read shows its size now (from the batch, not one by one).
+    time.sleep(1.1)  # the kernel's attribute cache
+    assert os.stat(m.join("ssm", "b", "p03")).st_size == 4096
+
+    proxy.reset()
+    run('grep -r "" "$1"', m.join("ssm", "b"))
+    assert proxy.counts() == {("ssm", "GetParameter"): 2}, proxy.counts()
+    assert proxy.rejected() == []
+    assert error_lines(m.log()) == []
+
+
+def test_kept_values_change_after_the_ttl_or_an_invalidation(mount, proxy, boto):
+    for k in ("a", "b", "c"):
+        boto.ssm.put_parameter(Name="/k/" + k, Value="old " + k, Type="String")
+    m = mount("-o", "ssm_ttl=5")
+    d = m.join("ssm", "k")
+    assert run('cat "$1"', os.path.join(d, "a")).stdout == b"old a"
+    for k in ("a", "b", "c"):
+        boto.ssm.put_parameter(Name="/k/" + k, Value="new " + k, Overwrite=True)
+    proxy.reset()
+    # Within ssm_ttl the listing and the values are trusted (as documented).
+    assert run('cat "$1"', os.path.join(d, "b")).stdout == b"old b"
+    assert proxy.counts() == {}
+    # An invalidation shows the change at once: a pattern...
+    with open(m.join(".awsfs", "invalidate"), "w") as f:
+        f.write("/ssm/k/*\n")
+    assert run('cat "$1"', os.path.join(d, "a")).stdout == b"new a"
+    assert run('cat "$1"', os.path.join(d, "b")).stdout == b"new b"
+    assert proxy.count("ssm", "GetParameters") == 1
+    # ... or one path.
+    boto.ssm.put_parameter(Name="/k/a", Value="newer a", Overwrite=True)
+    with open(m.join(".awsfs", "invalidate"), "w") as f:
+        f.write("/ssm/k/a\n")
+    assert run('cat "$1"', os.path.join(d, "a")).stdout == b"newer a"
+    # After the ttl, the next listing names new versions: kept values go.
+    boto.ssm.put_parameter(Name="/k/c", Value="newest c", Overwrite=True)
+    assert run('cat "$1"', os.path.join(d, "c")).stdout == b"new c"
+    time.sleep(5.5)
+    assert run('cat "$1"', os.path.join(d, "c")).stdout == b"newest c"
+    assert error_lines(m.log()) == []
+
+
+def test_what_the_mount_writes_or_removes_is_read_back_at_once(mount, proxy, boto):
+    for k in ("a", "b", "c"):
+        boto.ssm.put_parameter(Name="/w/" + k, Value="was " + k, Type="String")
+    m = mount("-o", "ssm_ttl=600")
+    d = m.join("ssm", "w")
+    assert run('cat "$1"', os.path.join(d, "a")).stdout == b"was a"
+    run('echo "now a" > "$1"', os.path.join(d, "a"))
+    run('printf "now b" > "$1"', os.path.join(d, "b"))
+    assert run('cat "$1"', os.path.join(d, "a")).stdout == b"now a"
+    assert run('cat "$1"', os.path.join(d, "b")).stdout == b"now b"
+    assert run('cat "$1"', os.path.join(d, "c")).stdout == b"was c"
+    run('echo " more" >> "$1"', os.path.join(d, "b"))
+    assert run('cat "$1"', os.path.join(d, "b")).stdout == b"now b more"
+    assert get(boto, "/w/b")["Value"] == "now b more"
+    # rm, then the same name made elsewhere (version 1 again): the old
+    # value is not served for the new parameter.
+    run('rm "$1"', os.path.join(d, "c"))
+    boto.ssm.put_parameter(Name="/w/c", Value="reborn c", Type="String")
+    # A listing that starts within 2 s of the rm may not show it yet, so
+    # the mount re-applies its rm to it (and would hide this reborn c).
+    time.sleep(2.2)
+    with open(m.join(".awsfs", "invalidate"), "w") as f:
+        f.write("/ssm/w/*\n")
+    assert run('cat "$1"', os.path.join(d, "c")).stdout == b"reborn c"
+    assert error_lines(m.log()) == []
+
+
+def test_a_value_gone_behind_our_back_spoils_only_itself(mount, proxy, boto):
+    for k in ("a", "b", "c", "d", "e"):
+        boto.ssm.put_parameter(Name="/g/" + k, Value="val " + k, Type="String")
+    m = mount("-o", "ssm_ttl=60")
+    d = m.join("ssm", "g")
+    assert sorted(os.listdir(d)) == ["a", "b", "c", "d", "e"]
+    boto.ssm.delete_parameter(Name="/g/b")
+    proxy.reset()
+    for k in ("a", "c", "d", "e"):
+        assert run('cat "$1"', os.path.join(d, k)).stdout == ("val " + k).encode()
+    # One batch for a, c, d, e (b was in it and came back InvalidParameters).
+    assert proxy.counts() == {("ssm", "GetParameters"): 1}, proxy.counts()
+    assert error_lines(m.log()) == []
+    r = run('cat "$1"', os.path.join(d, "b"), check=False)
+    assert r.returncode != 0 and b"No such file" in r.stderr
+    lines = error_lines(m.log())
+    assert len(lines) == 1 and "/ssm/g/b" in lines[0] and "ParameterNotFound" in lines[0], lines
 
 
 def test_tools_read_values_whatever_the_size_shown(mount, proxy, boto):

@@ -1,9 +1,9 @@
 /*
  * Unit tests for src/ssm.c: the name mapping, and the backend's operations
  * against a tiny Parameter Store served by fakehttp (DescribeParameters
- * honouring MaxResults, GetParameter with name:version, PutParameter with
- * Overwrite, DeleteParameter). Checks what a user of the mount would see
- * and what went over the wire.
+ * honouring MaxResults, GetParameter with name:version, GetParameters,
+ * PutParameter with Overwrite, DeleteParameter). Checks what a user of
+ * the mount would see and what went over the wire.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +53,7 @@ struct fixture {
 	char bodies[MAX_LOG][1024];
 	int nops;
 	char reply[65536];
+	bool deny_batch;           /* GetParameters: AccessDeniedException */
 };
 
 static void reply_json(struct fixture *f, struct fakehttp_reply *r, int status, json_t *v)
@@ -169,6 +170,33 @@ static void handler(void *arg, const struct fakehttp_request *req, struct fakeht
 					     "Version", (int)version, "LastModifiedDate",
 					     1700000001.25, "DataType", "text"));
 		}
+	} else if (strcmp(op, "GetParameters") == 0) {
+		json_t *names = json_object_get(body, "Names"), *n;
+		json_t *out = json_pack("{s:[], s:[]}", "Parameters", "InvalidParameters");
+		size_t i;
+
+		json_array_foreach(names, i, n) {
+			struct fparam *p = find(f, json_string_value(n));
+
+			if (!p)
+				json_array_append(json_object_get(out, "InvalidParameters"), n);
+			else
+				json_array_append_new(
+					json_object_get(out, "Parameters"),
+					json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "Name", p->name,
+						  "Type", p->type, "Value", p->value, "Version",
+						  p->version, "LastModifiedDate",
+						  p->modified ? p->modified : 1700000000.5, "DataType",
+						  "text"));
+		}
+		if (f->deny_batch)
+			reply_error(f, r, "AccessDeniedException");
+		else if (json_array_size(names) > 10)
+			reply_error(f, r, "ValidationException");
+		else
+			reply_json(f, r, 200, out);
+		if (f->deny_batch || json_array_size(names) > 10)
+			json_decref(out);
 	} else if (strcmp(op, "PutParameter") == 0) {
 		const char *name = jsonx_str(body, "Name");
 		struct fparam *p = find(f, name);
@@ -778,6 +806,98 @@ static void test_unlink_mkdir_rmdir(void **state)
 	assert_int_equal(count(f, "DescribeParameters"), 1);
 }
 
+/* A folder read file by file: ten Strings a GetParameters, kept for the
+ * TTL while the listing names their version; SecureStrings alone, never
+ * kept; a neighbour gone since the listing spoils only itself. */
+static void test_batched_and_kept_values(void **state)
+{
+	struct fixture *f = *state;
+	struct names n;
+	char path[64], want[64], buf[128];
+
+	for (int i = 0; i < 12; i++) {
+		snprintf(path, sizeof(path), "/many/p%02d", i);
+		snprintf(want, sizeof(want), "value %d, \xc3\xa9", i);
+		add(f, path, "String", want);
+	}
+	add(f, "/many/p05s", "SecureString", "hush");
+	add(f, "/many/sub/x", "String", "below");
+	assert_int_equal(ls(f, "many", &n), 0);
+	assert_int_equal(n.n, 14);
+	for (int i = 0; i < n.n; i++) {
+		if (strcmp(n.v[i], "sub") == 0)
+			continue;
+		snprintf(path, sizeof(path), "many/%s", n.v[i]);
+		assert_true(cat(f, path, buf, sizeof(buf)) > 0);
+		if (strcmp(n.v[i], "p05s") == 0) {
+			assert_string_equal(buf, "hush");
+		} else {
+			snprintf(want, sizeof(want), "value %d, \xc3\xa9", atoi(n.v[i] + 1));
+			assert_string_equal(buf, want);
+		}
+	}
+	/* 12 Strings: 10 + 2; the SecureString alone, never with the others. */
+	assert_int_equal(count(f, "GetParameters"), 2);
+	assert_int_equal(count(f, "GetParameter"), 1);
+	assert_non_null(strstr(last_body(f, "GetParameters"), "\"WithDecryption\":true"));
+	for (int i = 0; i < f->nops; i++)
+		if (strcmp(f->ops[i], "GetParameters") == 0)
+			assert_null(strstr(f->bodies[i], "p05s"));
+	assert_non_null(strstr(last_body(f, "GetParameter"), "\"/many/p05s\""));
+	/* Read again: Strings kept, the SecureString fetched again. */
+	assert_int_equal(cat(f, "many/p03", buf, sizeof(buf)), 11);
+	assert_int_equal(cat(f, "many/p05s", buf, sizeof(buf)), 4);
+	assert_int_equal(count(f, "GetParameters"), 2);
+	assert_int_equal(count(f, "GetParameter"), 2);
+
+	/* Changed elsewhere: the kept value serves until the listing names the
+	 * new version (after the TTL), then the new one is fetched. */
+	snprintf(find(f, "/many/p01")->value, sizeof(f->p[0].value), "changed");
+	find(f, "/many/p01")->version = 2;
+	assert_int_equal(cat(f, "many/p01", buf, sizeof(buf)), 11);
+	f->now_ms += 61000;
+	assert_int_equal(cat(f, "many/p01", buf, sizeof(buf)), 7);
+	assert_string_equal(buf, "changed");
+	assert_int_equal(count(f, "GetParameters"), 3);
+
+	/* Gone since the listing: the others in its batch still read. */
+	assert_int_equal(cache_invalidate(f->cfg.cache, "/ssm/many/*") > 0, 1);
+	assert_int_equal(ls(f, "many", &n), 0);
+	*find(f, "/many/p03") = f->p[--f->n];
+	assert_int_equal(cat(f, "many/p02", buf, sizeof(buf)), 11);
+	assert_non_null(strstr(last_body(f, "GetParameters"), "\"/many/p03\""));
+	assert_int_equal(cat(f, "many/p04", buf, sizeof(buf)), 11);
+	assert_int_equal(cat(f, "many/p03", buf, sizeof(buf)), -ENOENT);
+	assert_int_equal(count(f, "GetParameters"), 5);
+
+	/* Written through the backend: read back at once. */
+	{
+		void *fh;
+
+		assert_int_equal(f->be.ops->open(f->be.be, "many/p04", O_WRONLY | O_TRUNC, &fh), 0);
+		assert_int_equal(f->be.ops->write(f->be.be, fh, "fresh\n", 6, 0), 6);
+		assert_int_equal(f->be.ops->release(f->be.be, fh), 0);
+	}
+	assert_int_equal(cat(f, "many/p04", buf, sizeof(buf)), 5);
+	assert_string_equal(buf, "fresh");
+}
+
+/* A policy that allows GetParameter but not GetParameters: values are
+ * read one at a time, and the refused call is not tried again. */
+static void test_batch_refused_falls_back(void **state)
+{
+	struct fixture *f = *state;
+	char buf[64];
+
+	f->deny_batch = true;
+	assert_int_equal(cat(f, "app/prod/db_url", buf, sizeof(buf)), 13);
+	assert_string_equal(buf, "postgres://db");
+	assert_int_equal(cat(f, "app/list", buf, sizeof(buf)), 3);
+	assert_int_equal(cat(f, "app/list", buf, sizeof(buf)), 3); /* kept */
+	assert_int_equal(count(f, "GetParameters"), 1);
+	assert_int_equal(count(f, "GetParameter"), 2);
+}
+
 static void test_xattrs(void **state)
 {
 	struct fixture *f = *state;
@@ -823,6 +943,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_append_and_partial_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_names_and_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unlink_mkdir_rmdir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batched_and_kept_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_refused_falls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
 	};
 
