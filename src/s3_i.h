@@ -131,6 +131,7 @@ struct s3;
 
 #define S3C_DIR_TAG "dir"            /* a folder's validator: never revalidated */
 #define S3C_LIST_TAG "list"          /* a listing's: refetched, never revalidated */
+#define S3C_PAGE_TAG "page1"         /* a probed first page (s3c_page_put) */
 #define S3C_LISTED '~'               /* before the ETag of attributes a listing brought */
 #define S3C_DATA_MAX (1u << 20)      /* whole objects kept in memory up to this */
 #define S3C_DATA_MAX_DISK (8u << 20) /* ... and with cache_dir */
@@ -176,6 +177,23 @@ uint64_t s3c_list_gen(struct s3 *s, const char *dir);
 void s3c_list_page(struct s3 *s, const char *dir, uint64_t gen, const struct s3_ent *ents,
 		   size_t n);
 void s3c_list_done(struct s3 *s, const char *dir, uint64_t gen, const struct buf *recs);
+/*
+ * The first page of dir's listing, fetched by a lookup's folder probe (token:
+ * the second page's, NULL when the page is the whole folder), kept for the
+ * readdir that usually follows. Until then it answers lookups of names it
+ * lacks (a whole folder) with "absent" and no others: the entries'
+ * attributes reach the cache when a readdir takes it, as for any listing.
+ * Not kept when the mount changed the folder since gen, over a fresh
+ * complete listing, or when larger than s3c_list_cap.
+ */
+void s3c_page_put(struct s3 *s, const char *dir, uint64_t gen, const struct s3_ent *ents,
+		  size_t n, const char *token, size_t skipped_long, size_t skipped_dots);
+/* Take (and forget) that page: 0 (*ents, *token: caller frees; *token NULL:
+ * the whole folder; *gen the generation it was fetched at), or 1 when there
+ * is none still usable (expired, invalidated, evicted, or the mount changed
+ * the folder since). */
+int s3c_page_take(struct s3 *s, const char *dir, uint64_t *gen, struct s3_ent **ents,
+		  size_t *n, char **token, size_t *skipped_long, size_t *skipped_dots);
 /* Bytes a listing may take to be kept whole (0: never). */
 size_t s3c_list_cap(struct s3 *s);
 /* A fresh cached listing of dir: 0 (*ents, caller frees), else 1. */

@@ -63,6 +63,11 @@ def ops(proxy):
     return {op: n for (svc, op), n in proxy.counts().items() if svc == "s3"}
 
 
+def obj_ops(proxy):
+    """ops() but the bucket's own lookup (ListBuckets, once per mount)."""
+    return {op: n for op, n in ops(proxy).items() if op != "ListBuckets"}
+
+
 @pytest.fixture
 def s3(mount, proxy, boto):
     """A bucket BUCKET and a whole-tree mount; returns (mount, bucket path)."""
@@ -227,10 +232,13 @@ def test_ls_l_of_2500_keys_costs_3_listings_and_nothing_else(core):
     lines = [ln for ln in r.stdout.decode().splitlines() if ln.startswith("-")]
     assert len(lines) == 2500
     got = ops(proxy)
-    # the lookup of "many" itself: one HEAD (404) and one ListObjectsV2
+    # the lookup of "many" itself: one HEAD (404), then the folder probe is
+    # the listing's own first page, which the readdir goes on from
     assert got.get("GetObject", 0) == 0, got
-    assert got.get("ListObjectsV2", 0) == 3 + 1, got
+    assert got.get("ListObjectsV2", 0) == 3, got
     assert got.get("HeadObject", 0) <= 1, got
+    names = [ln.split()[-1] for ln in lines]
+    assert names == ["k%05d" % i for i in range(2500)]
     # size and mtime come from the listing
     line = [ln for ln in lines if ln.endswith(" k00007")][0]
     fields = line.split()
@@ -263,6 +271,89 @@ def test_first_page_reaches_the_kernel_before_the_last_is_fetched(core):
         rest = list(it)
     assert len(rest) + 1 == 2100
     assert ops(proxy) == {"ListObjectsV2": 3}
+
+
+def test_lookup_probe_is_the_first_page_of_the_readdir_that_follows(s3, boto, proxy):
+    """A folder the cache knows nothing of: HEAD (404), then the first page
+    of its listing, which the readdir goes on from: 1 HEAD + 3 pages for
+    2,500 keys, every name once."""
+    m, b = s3
+    put_many(boto, "many/k", 2500, body=b"abc")
+    proxy.reset()
+    r = run("ls", "-l", os.path.join(b, "many"))
+    names = [ln.split()[-1] for ln in r.stdout.decode().splitlines() if ln.startswith("-")]
+    assert names == ["k%05d" % i for i in range(2500)]
+    assert obj_ops(proxy) == {"HeadObject": 1, "ListObjectsV2": 3}, proxy.requests
+    lists = [r.path for r in proxy.requests if r.op == "ListObjectsV2"]
+    # the probe is exactly readdir's first request; the others go on from it
+    assert all("delimiter=%2F" in p and "max-keys=1000" in p for p in lists), lists
+    assert "continuation-token" not in lists[0]
+    assert all("continuation-token" in p for p in lists[1:]), lists
+    # and the children are answered from what was listed
+    proxy.reset()
+    assert os.stat(os.path.join(b, "many", "k02499")).st_size == 3
+    assert ops(proxy) == {}
+
+
+def test_lookup_probe_of_a_small_folder_is_its_whole_listing(s3, boto, proxy):
+    """find over a folder of 3 subfolders: 1 HEAD + 4 listings (the probe is
+    the top folder's listing, kept whole); a file's lookup: 1 HEAD."""
+    m, b = s3
+    for d in ("s0", "s1", "s2"):
+        for i in range(3):
+            boto.s3.put_object(Bucket=BUCKET, Key="tree/%s/f%d" % (d, i), Body=b"x")
+    proxy.reset()
+    r = run("find", os.path.join(b, "tree"))
+    got = sorted(r.stdout.decode().splitlines())
+    want = [os.path.join(b, "tree")] + [os.path.join(b, "tree", d) for d in ("s0", "s1", "s2")]
+    want += [os.path.join(b, "tree", d, "f%d" % i) for d in ("s0", "s1", "s2")
+             for i in range(3)]
+    assert got == sorted(want)
+    assert obj_ops(proxy) == {"HeadObject": 1, "ListObjectsV2": 4}, proxy.requests
+    # a file the cache cannot answer: one HEAD, no listing
+    boto.s3.put_object(Bucket=BUCKET, Key="lone/file.txt", Body=b"12345")
+    boto.s3.put_object(Bucket=BUCKET, Key="top.txt", Body=b"1234")
+    proxy.reset()
+    assert os.stat(os.path.join(b, "top.txt")).st_size == 4
+    assert ops(proxy) == {"HeadObject": 1}, proxy.requests
+    # a missing name: HEAD 404 + one probe, then nothing more
+    proxy.reset()
+    with pytest.raises(FileNotFoundError):
+        os.stat(os.path.join(b, "nope"))
+    with pytest.raises(FileNotFoundError):
+        os.stat(os.path.join(b, "nope"))
+    assert ops(proxy) == {"HeadObject": 1, "ListObjectsV2": 1}, proxy.requests
+
+
+def test_probed_first_page_respects_the_mounts_changes(s3, boto, proxy):
+    """A change of the mount's in the folder between the probe and the
+    readdir makes the kept page unusable: the readdir starts over and shows
+    the change; .awsfs/invalidate drops the page too."""
+    m, b = s3
+    put_many(boto, "ch/k", 1500)
+    d = os.path.join(b, "ch")
+    assert stat.S_ISDIR(os.stat(d).st_mode)  # probe: page 1 kept
+    with open(os.path.join(d, "k00000"), "wb") as f:  # overwritten by the mount
+        f.write(b"changed!")
+    with open(os.path.join(d, "new"), "wb") as f:
+        f.write(b"n")
+    os.unlink(os.path.join(d, "k00001"))
+    proxy.reset()
+    names = os.listdir(d)
+    assert len(names) == len(set(names)) == 1500
+    assert "new" in names and "k00001" not in names
+    assert ops(proxy).get("ListObjectsV2") == 2, proxy.requests
+    assert os.stat(os.path.join(d, "k00000")).st_size == 8
+    # invalidated between probe and readdir: starts over, nothing missing
+    with open(m.join(".awsfs", "invalidate"), "w") as f:
+        f.write("/s3/%s/*\n" % BUCKET)
+    assert stat.S_ISDIR(os.stat(os.path.join(b, "ch")).st_mode)
+    with open(m.join(".awsfs", "invalidate"), "w") as f:
+        f.write("/s3/%s/ch/*\n" % BUCKET)
+    proxy.reset()
+    names = os.listdir(d)
+    assert len(names) == len(set(names)) == 1500
+    assert ops(proxy).get("ListObjectsV2") == 2, proxy.requests
 
 
 def test_stat_of_unlisted_paths(s3, boto, proxy):
