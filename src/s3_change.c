@@ -390,6 +390,9 @@ static int move_page(void *arg, const struct xml_node *root, size_t *items, bool
 		free(gone);
 		return -ENOMEM;
 	}
+	/* Items a failure leaves unvisited count as not copied (and have no key). */
+	for (i = 0; i < count; i++)
+		it[i].rc = 1;
 	for (i = 0, n = xml_child(root, "Contents"); n && !rc; n = xml_next(n, "Contents"), i++) {
 		const char *key = xml_child_text(n, "Key");
 		const char *size = xml_child_text(n, "Size");
