@@ -185,6 +185,36 @@ int s3_head(struct s3 *s, const struct s3_loc *loc, const char *path, bool quiet
 }
 
 /* ------------------------------------------------------------------ */
+/* listings' names                                                     */
+/* ------------------------------------------------------------------ */
+
+bool s3_list_encoded(const struct xml_node *root)
+{
+	const char *e = xml_child_text(root, "EncodingType");
+
+	return e && strcmp(e, S3_LIST_ENCODING) == 0;
+}
+
+int s3_list_text(const struct xml_node *n, const char *name, bool url, char *buf,
+		 const char *op, const char *path, const char **out)
+{
+	const char *t = xml_child_text(n, name);
+	int rc;
+
+	*out = t;
+	if (!t || !url)
+		return 0;
+	rc = s3_url_decode(t, buf, S3_LIST_NAME_BUF);
+	if (rc == 0 || rc == -EILSEQ) {
+		*out = buf;
+		return rc;
+	}
+	log_error("s3 %s %s: malformed listing page: %s \"%.32s\" is not %s", op, path, name, t,
+		  rc == -EINVAL ? "percent-encoded" : "a key (too long)");
+	return -EIO;
+}
+
+/* ------------------------------------------------------------------ */
 /* buckets                                                             */
 /* ------------------------------------------------------------------ */
 
@@ -573,6 +603,7 @@ struct s3_dirh {
 	off_t base;        /* number of the page's first entry, from 0 */
 	size_t skipped_long;
 	size_t skipped_dots; /* keys naming "." or ".." */
+	size_t skipped_nul;  /* keys holding a NUL (%00), which no name can */
 	size_t listed;     /* keys and prefixes the last page held, shown or not */
 	time_t marker_mtime; /* the folder's own "key/" marker's date, when listed */
 	bool probe;        /* a lookup's folder probe, not a readdir */
@@ -646,12 +677,14 @@ static int list_page(void *arg, const struct xml_node *root, size_t *items, bool
 	struct s3 *s = pc->s;
 	size_t plen = strlen(pc->d->prefix), suffix = strlen(S3_FOLDER_SUFFIX);
 	const struct xml_node *n;
+	bool url = s3_list_encoded(root);
+	char kbuf[S3_LIST_NAME_BUF];
 	int rc = 0;
 
 	(void)stop;
 	*items = 0;
 	for (n = xml_child(root, "Contents"); n && !rc; n = xml_next(n, "Contents")) {
-		const char *key = xml_child_text(n, "Key");
+		const char *key;
 		const char *size = xml_child_text(n, "Size");
 		const char *lm = xml_child_text(n, "LastModified");
 		const char *etag = xml_child_text(n, "ETag");
@@ -662,6 +695,14 @@ static int list_page(void *arg, const struct xml_node *root, size_t *items, bool
 		size_t len;
 
 		(*items)++;
+		rc = s3_list_text(n, "Key", url, kbuf, "ListObjectsV2", pc->d->path, &key);
+		if (rc == -EILSEQ) {
+			pc->d->skipped_nul++;
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			return rc;
 		if (!key || strncmp(key, pc->d->prefix, plen) != 0)
 			continue;
 		name = key + plen;
@@ -690,15 +731,25 @@ static int list_page(void *arg, const struct xml_node *root, size_t *items, bool
 		rc = page_add(pc, name, len, &st, etag);
 	}
 	for (n = xml_child(root, "CommonPrefixes"); n && !rc; n = xml_next(n, "CommonPrefixes")) {
-		const char *p = xml_child_text(n, "Prefix");
+		const char *p;
 		struct stat st;
 		size_t len;
 
 		(*items)++;
+		rc = s3_list_text(n, "Prefix", url, kbuf, "ListObjectsV2", pc->d->path, &p);
+		if (rc == -EILSEQ) {
+			pc->d->skipped_nul++;
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			return rc;
 		if (!p || strncmp(p, pc->d->prefix, plen) != 0)
 			continue;
 		len = strlen(p + plen);
-		if (len < 1 || p[plen + len - 1] != '/')
+		/* One name, its '/' last: a server that ignored the delimiter
+		 * (or an odd prefix) must not make a name with a '/' in it. */
+		if (len < 1 || p[plen + len - 1] != '/' || memchr(p + plen, '/', len - 1))
 			continue;
 		fs_dir_stat(s->cfg, &st);
 		rc = page_add(pc, p + plen, len - 1, &st, NULL);
@@ -734,6 +785,8 @@ static int fetch_page(struct s3 *s, struct s3_dirh *d)
 	rc = aws_query_add(&q, "list-type", "2");
 	if (!rc)
 		rc = aws_query_add(&q, "delimiter", "/");
+	if (!rc)
+		rc = aws_query_add(&q, "encoding-type", S3_LIST_ENCODING);
 	if (!rc && *d->prefix)
 		rc = aws_query_add(&q, "prefix", d->prefix);
 	if (rc) {
@@ -792,6 +845,9 @@ static void page_landed(struct s3 *s, struct s3_dirh *d)
 	if (d->done && d->skipped_dots)
 		log_warn("s3 ListObjectsV2 %s: %zu keys naming \".\" or \"..\" are not shown",
 			 d->path, d->skipped_dots);
+	if (d->done && d->skipped_nul)
+		log_warn("s3 ListObjectsV2 %s: %zu keys holding a NUL byte are not shown", d->path,
+			 d->skipped_nul);
 }
 
 /*
@@ -1003,6 +1059,8 @@ int s3_folder_has_children(struct s3 *s, const struct s3_loc *loc, const char *p
 	rc = aws_query_add(&q, "list-type", "2");
 	if (!rc)
 		rc = aws_query_add(&q, "max-keys", "2");
+	if (!rc)
+		rc = aws_query_add(&q, "encoding-type", S3_LIST_ENCODING);
 	if (!rc && *prefix)
 		rc = aws_query_add(&q, "prefix", prefix);
 	if (rc)
@@ -1015,11 +1073,19 @@ int s3_folder_has_children(struct s3 *s, const struct s3_loc *loc, const char *p
 			rc = -EIO;
 		} else {
 			const struct xml_node *c;
+			bool url = s3_list_encoded(xml_root(doc));
+			char kbuf[S3_LIST_NAME_BUF];
 
 			for (c = xml_child(xml_root(doc), "Contents"); c; c = xml_next(c, "Contents")) {
-				const char *k = xml_child_text(c, "Key");
+				const char *k;
+				int trc = s3_list_text(c, "Key", url, kbuf, "ListObjectsV2", path, &k);
 
-				if (k && strcmp(k, prefix) != 0) {
+				if (trc == -EIO) {
+					rc = trc;
+					break;
+				}
+				/* (a key with a NUL is still something under the folder) */
+				if (k && (trc || strcmp(k, prefix) != 0)) {
 					rc = 1;
 					break;
 				}

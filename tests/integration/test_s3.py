@@ -911,6 +911,87 @@ def test_odd_keys_round_trip(core):
     assert os.listdir(os.path.join(b, "dir with space")) == ["ü+%#?.txt"]
 
 
+# (no "\n": moto 5.2.1 answers 404 to a PutObject of a key holding one)
+CTL = ["a\x01b", "cr\rx", "tab\tx", "esc\x1b[0m", "del\x7fx", "pct%41",
+       "plus+sign", "with space", "uni-\u00e9\u65e5\u2603", "amp&lt;", "x\x1fy"]
+
+
+def test_keys_with_control_characters_list_and_read(s3, boto, proxy):
+    """XML 1.0 cannot carry most control characters, which S3 keys may
+    hold: listings ask for encoding-type=url and decode the names, so such
+    keys list, read and move (and the signatures stay right: the proxy
+    checks every one)."""
+    m, b = s3
+    for name in CTL:
+        boto.s3.put_object(Bucket=BUCKET, Key="ctl/" + name, Body=name.encode())
+    boto.s3.put_object(Bucket=BUCKET, Key="ctl/sub\x02dir/in\x03ner", Body=b"deep")
+    d = os.path.join(b, "ctl")
+    proxy.reset()
+    got = os.listdir(d)
+    assert sorted(got) == sorted(CTL + ["sub\x02dir"])
+    lists = [r.path for r in proxy.requests if r.op == "ListObjectsV2"]
+    assert lists and all("encoding-type=url" in p for p in lists), lists
+    r = run("ls", "-1b", d)
+    assert len(r.stdout.decode().splitlines()) == len(CTL) + 1
+    for name in CTL:
+        with open(os.path.join(d, name), "rb") as f:
+            assert f.read() == name.encode()
+    assert os.listdir(os.path.join(d, "sub\x02dir")) == ["in\x03ner"]
+    with open(os.path.join(d, "sub\x02dir", "in\x03ner"), "rb") as f:
+        assert f.read() == b"deep"
+    # a folder of them moves whole (the move lists with encoding-type=url)
+    os.rename(d, os.path.join(b, "ctl2"))
+    assert sorted(keys(boto, prefix="ctl2/")) == sorted(
+        ["ctl2/" + n for n in CTL] + ["ctl2/sub\x02dir/in\x03ner"])
+    assert keys(boto, prefix="ctl/") == []
+    assert sorted(os.listdir(os.path.join(b, "ctl2"))) == sorted(CTL + ["sub\x02dir"])
+    # and a folder holding one is not empty (rmdir lists it)
+    with pytest.raises(OSError) as e:
+        os.rmdir(os.path.join(b, "ctl2", "sub\x02dir"))
+    assert e.value.errno == errno.ENOTEMPTY
+    assert proxy.rejected() == []
+    assert error_lines(m.log()) == []
+
+
+def test_listing_with_a_bad_percent_escape_is_eio_and_one_log_line(s3, boto, proxy):
+    """A listing that says EncodingType url but holds a name that is not
+    percent-encoded: EIO for that folder and one log line, nothing shown."""
+    import urllib.parse
+    from sigproxy import CannedResponse
+    m, b = s3
+    boto.s3.put_object(Bucket=BUCKET, Key="bad/x", Body=b"x")
+    os.listdir(b)
+
+    def hook(info):
+        if info.op != "ListObjectsV2":
+            return None
+        q = urllib.parse.parse_qs(info.target.partition("?")[2])
+        if q.get("prefix") != ["bad/"]:
+            return None
+        assert q.get("encoding-type") == ["url"]
+        body = ('<?xml version="1.0" encoding="UTF-8"?><ListBucketResult '
+                'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>%s</Name>'
+                '<Prefix>bad%%2F</Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys>'
+                '<Delimiter>%%2F</Delimiter><EncodingType>url</EncodingType>'
+                '<IsTruncated>false</IsTruncated>'
+                '<Contents><Key>bad%%2Fok%%01</Key><LastModified>2024-01-02T03:04:05.000Z'
+                '</LastModified><ETag>&quot;e&quot;</ETag><Size>1</Size></Contents>'
+                '<Contents><Key>bad%%2Fno%%G1</Key><LastModified>2024-01-02T03:04:05.000Z'
+                '</LastModified><ETag>&quot;e&quot;</ETag><Size>1</Size></Contents>'
+                '</ListBucketResult>' % BUCKET)
+        return CannedResponse(200, [("Content-Type", "application/xml")], body.encode())
+    proxy.fault_hook = hook
+    try:
+        with pytest.raises(OSError) as e:
+            os.listdir(os.path.join(b, "bad"))
+        assert e.value.errno == errno.EIO
+    finally:
+        proxy.fault_hook = None
+    bad = [ln for ln in error_lines(m.log()) if "not percent-encoded" in ln]
+    assert len(bad) == 1, error_lines(m.log())
+    assert "ListObjectsV2" in bad[0] and "bad" in bad[0]
+
+
 def test_1024_byte_keys_and_longer(core):
     m, b, boto, proxy = core
     parts = ["d" * 200, "e" * 200, "f" * 200, "g" * 200, "é" * 100]
