@@ -7,8 +7,10 @@
  * (s3_cache.c) so that the lookups that follow cost nothing; a listing
  * that reached its end is kept whole and answers the next readdir. A
  * lookup the cache cannot answer is a HEAD on the key (If-None-Match when
- * an expired entry has an ETag) and, when that finds nothing, a
- * ListObjectsV2 of "key/" with max-keys=1. Also here: the bucket list,
+ * an expired entry has an ETag) and, when that finds nothing, the folder
+ * probe: the first page of "key/"'s own listing, the very request readdir
+ * sends first, kept for the readdir that usually follows (whole when it is
+ * the whole folder, else with the token of page 2). Also here: the bucket list,
  * mkdir/rmdir of buckets, and the backend's operations table (the other
  * operations live in s3_file.c and s3_change.c).
  */
@@ -182,70 +184,34 @@ int s3_head(struct s3 *s, const struct s3_loc *loc, const char *path, bool quiet
 	return rc;
 }
 
-/* Does anything live under "key/"? 1 yes (marker set when "key/" itself
- * is an object, mtime its date), 0 no, or -errno. */
-static int folder_exists(struct s3 *s, const struct s3_loc *loc, const char *path,
-			 bool *marker, time_t *mtime)
+/* ------------------------------------------------------------------ */
+/* listings' names                                                     */
+/* ------------------------------------------------------------------ */
+
+bool s3_list_encoded(const struct xml_node *root)
 {
-	struct aws_request req = {
-		.svc = AWS_SVC_S3,
-		.op = "ListObjectsV2",
-		.bucket = loc->bucket,
-		.path = path,
-		.quiet_errors = true,
-	};
-	struct aws_response resp;
-	struct xml_doc *doc = NULL;
-	char *prefix = s3_dir_prefix(loc->key);
-	struct buf q;
+	const char *e = xml_child_text(root, "EncodingType");
+
+	return e && strcmp(e, S3_LIST_ENCODING) == 0;
+}
+
+int s3_list_text(const struct xml_node *n, const char *name, bool url, char *buf,
+		 const char *op, const char *path, const char **out)
+{
+	const char *t = xml_child_text(n, name);
 	int rc;
 
-	*marker = false;
-	*mtime = 0;
-	if (!prefix)
-		return -ENOMEM;
-	buf_init(&q, 4 * S3_MAX_KEY);
-	rc = aws_query_add(&q, "list-type", "2");
-	if (!rc)
-		rc = aws_query_add(&q, "max-keys", "1");
-	if (!rc)
-		rc = aws_query_add(&q, "prefix", prefix);
-	if (rc)
-		goto out;
-	req.query = q.data;
-	rc = aws_call(s->client, &req, &resp);
-	if (rc == 0) {
-		const struct xml_node *c;
-
-		rc = xml_parse(resp.http.body.data ? resp.http.body.data : "", resp.http.body.len,
-			       1000, &doc);
-		if (rc || strcmp(xml_name(xml_root(doc)), "ListBucketResult") != 0) {
-			log_error("s3 ListObjectsV2 %s: malformed listing (%s)", path,
-				  rc ? strerror(-rc) : "not a ListBucketResult");
-			rc = -EIO;
-		} else if ((c = xml_child(xml_root(doc), "Contents"))) {
-			const char *k = xml_child_text(c, "Key");
-			const char *lm = xml_child_text(c, "LastModified");
-
-			if (k && strcmp(k, prefix) == 0) {
-				*marker = true;
-				if (lm)
-					util_parse_iso8601(lm, mtime);
-			}
-			rc = 1;
-		} else {
-			rc = 0;
-		}
-	} else if (rc != -ENOENT && !resp.logged) {
-		log_error("s3 ListObjectsV2 %s: %s: %s (HTTP %ld, request id %s)", path, resp.code,
-			  resp.message, resp.status, resp.request_id[0] ? resp.request_id : "-");
+	*out = t;
+	if (!t || !url)
+		return 0;
+	rc = s3_url_decode(t, buf, S3_LIST_NAME_BUF);
+	if (rc == 0 || rc == -EILSEQ) {
+		*out = buf;
+		return rc;
 	}
-	aws_response_free(&resp);
-out:
-	xml_free(doc);
-	buf_free(&q);
-	free(prefix);
-	return rc;
+	log_error("s3 %s %s: malformed listing page: %s \"%.32s\" is not %s", op, path, name, t,
+		  rc == -EINVAL ? "percent-encoded" : "a key (too long)");
+	return -EIO;
 }
 
 /* ------------------------------------------------------------------ */
@@ -525,12 +491,14 @@ static int head_cond(struct s3 *s, const struct s3_loc *loc, const char *path,
 	return rc;
 }
 
+static int folder_probe(struct s3 *s, const struct s3_loc *loc, const char *path,
+			const char *cpath, time_t *mtime);
+
 static int lookup(struct s3 *s, const char *path, const struct s3_loc *loc, struct stat *st)
 {
 	char etag[128];
 	struct s3_meta m;
 	char *cpath;
-	bool marker;
 	time_t mtime;
 	int64_t ttl;
 	int rc;
@@ -564,10 +532,10 @@ static int lookup(struct s3 *s, const char *path, const struct s3_loc *loc, stru
 	}
 	if (rc != -ENOENT)
 		goto out;
-	rc = folder_exists(s, loc, path, &marker, &mtime);
+	rc = folder_probe(s, loc, path, cpath, &mtime);
 	if (rc == 1) {
 		fs_dir_stat(s->cfg, st);
-		if (marker && mtime)
+		if (mtime)
 			st->st_mtime = st->st_ctime = st->st_atime = mtime;
 		s3c_put_attr(s, cpath, st, NULL, -1);
 		rc = 0;
@@ -635,6 +603,10 @@ struct s3_dirh {
 	off_t base;        /* number of the page's first entry, from 0 */
 	size_t skipped_long;
 	size_t skipped_dots; /* keys naming "." or ".." */
+	size_t skipped_nul;  /* keys holding a NUL (%00), which no name can */
+	size_t listed;     /* keys and prefixes the last page held, shown or not */
+	time_t marker_mtime; /* the folder's own "key/" marker's date, when listed */
+	bool probe;        /* a lookup's folder probe, not a readdir */
 };
 
 static void ents_free(struct s3_dirh *d)
@@ -705,12 +677,14 @@ static int list_page(void *arg, const struct xml_node *root, size_t *items, bool
 	struct s3 *s = pc->s;
 	size_t plen = strlen(pc->d->prefix), suffix = strlen(S3_FOLDER_SUFFIX);
 	const struct xml_node *n;
+	bool url = s3_list_encoded(root);
+	char kbuf[S3_LIST_NAME_BUF];
 	int rc = 0;
 
 	(void)stop;
 	*items = 0;
 	for (n = xml_child(root, "Contents"); n && !rc; n = xml_next(n, "Contents")) {
-		const char *key = xml_child_text(n, "Key");
+		const char *key;
 		const char *size = xml_child_text(n, "Size");
 		const char *lm = xml_child_text(n, "LastModified");
 		const char *etag = xml_child_text(n, "ETag");
@@ -721,10 +695,20 @@ static int list_page(void *arg, const struct xml_node *root, size_t *items, bool
 		size_t len;
 
 		(*items)++;
+		rc = s3_list_text(n, "Key", url, kbuf, "ListObjectsV2", pc->d->path, &key);
+		if (rc == -EILSEQ) {
+			pc->d->skipped_nul++;
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			return rc;
 		if (!key || strncmp(key, pc->d->prefix, plen) != 0)
 			continue;
 		name = key + plen;
 		len = strlen(name);
+		if (len == 0 && lm)
+			util_parse_iso8601(lm, &pc->d->marker_mtime);
 		if (size && util_parse_ll(size, 0, (long long)S3_MAX_OBJECT, &sz) != 0) {
 			/* A listing that lies about sizes would show wrong files. */
 			log_error("s3 ListObjectsV2 %s: malformed listing page: Size \"%.32s\" is "
@@ -747,15 +731,25 @@ static int list_page(void *arg, const struct xml_node *root, size_t *items, bool
 		rc = page_add(pc, name, len, &st, etag);
 	}
 	for (n = xml_child(root, "CommonPrefixes"); n && !rc; n = xml_next(n, "CommonPrefixes")) {
-		const char *p = xml_child_text(n, "Prefix");
+		const char *p;
 		struct stat st;
 		size_t len;
 
 		(*items)++;
+		rc = s3_list_text(n, "Prefix", url, kbuf, "ListObjectsV2", pc->d->path, &p);
+		if (rc == -EILSEQ) {
+			pc->d->skipped_nul++;
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			return rc;
 		if (!p || strncmp(p, pc->d->prefix, plen) != 0)
 			continue;
 		len = strlen(p + plen);
-		if (len < 1 || p[plen + len - 1] != '/')
+		/* One name, its '/' last: a server that ignored the delimiter
+		 * (or an odd prefix) must not make a name with a '/' in it. */
+		if (len < 1 || p[plen + len - 1] != '/' || memchr(p + plen, '/', len - 1))
 			continue;
 		fs_dir_stat(s->cfg, &st);
 		rc = page_add(pc, p + plen, len - 1, &st, NULL);
@@ -763,7 +757,10 @@ static int list_page(void *arg, const struct xml_node *root, size_t *items, bool
 	return rc;
 }
 
-/* Fetch the next page of d into d->ents (replacing the last). */
+static void page_landed(struct s3 *s, struct s3_dirh *d);
+
+/* Fetch the next page of d into d->ents (replacing the last); a readdir's
+ * lands in the cache (page_landed), a probe's is the caller's. */
 static int fetch_page(struct s3 *s, struct s3_dirh *d)
 {
 	struct aws_request req = {
@@ -788,6 +785,8 @@ static int fetch_page(struct s3 *s, struct s3_dirh *d)
 	rc = aws_query_add(&q, "list-type", "2");
 	if (!rc)
 		rc = aws_query_add(&q, "delimiter", "/");
+	if (!rc)
+		rc = aws_query_add(&q, "encoding-type", S3_LIST_ENCODING);
 	if (!rc && *d->prefix)
 		rc = aws_query_add(&q, "prefix", d->prefix);
 	if (rc) {
@@ -823,9 +822,17 @@ static int fetch_page(struct s3 *s, struct s3_dirh *d)
 	d->token = res.next_token;
 	d->done = d->token == NULL;
 	d->started = true;
+	d->listed = res.items;
+	if (!d->probe)
+		page_landed(s, d);
+	return 0;
+}
 
-	/* Into the cache before the kernel sees them: libfuse looks each
-	 * readdirplus entry up (getattr) while filling. */
+/* A page of d's listing is in d->ents: into the cache before the kernel
+ * sees it (libfuse looks each readdirplus entry up, getattr, while
+ * filling), into the whole listing, and the listing kept at its end. */
+static void page_landed(struct s3 *s, struct s3_dirh *d)
+{
 	s3c_list_page(s, d->cdir, d->gen, d->ents, d->n);
 	for (size_t i = 0; i < d->n && d->recs_ok; i++)
 		if (s3_list_add(&d->recs, d->ents[i].name, &d->ents[i].st))
@@ -838,7 +845,49 @@ static int fetch_page(struct s3 *s, struct s3_dirh *d)
 	if (d->done && d->skipped_dots)
 		log_warn("s3 ListObjectsV2 %s: %zu keys naming \".\" or \"..\" are not shown",
 			 d->path, d->skipped_dots);
-	return 0;
+	if (d->done && d->skipped_nul)
+		log_warn("s3 ListObjectsV2 %s: %zu keys holding a NUL byte are not shown", d->path,
+			 d->skipped_nul);
+}
+
+/*
+ * The folder probe of a lookup that found no object: the first page of
+ * "key/"'s listing, exactly as readdir asks for it. Anything under "key/"
+ * (its marker too) makes it a folder. The page is not wasted: it is kept
+ * (s3c_page_put), whole or with the token of page 2, for the readdir that
+ * usually follows. Its entries reach the attribute cache only then, as any
+ * listing's: a lookup of a child before a listing still HEADs it and sees
+ * its mode, owner and symlink type. 1 a folder (*mtime: its marker's date,
+ * or 0), 0 none, or -errno.
+ */
+static int folder_probe(struct s3 *s, const struct s3_loc *loc, const char *path,
+			const char *cpath, time_t *mtime)
+{
+	struct s3_dirh d;
+	int rc;
+
+	memset(&d, 0, sizeof(d));
+	*mtime = 0;
+	d.loc = *loc; /* borrowed: not freed here */
+	d.path = (char *)path;
+	d.cdir = (char *)cpath;
+	d.probe = true;
+	d.prefix = s3_dir_prefix(loc->key);
+	if (!d.prefix)
+		return -ENOMEM;
+	d.gen = s3c_list_gen(s, cpath);
+	rc = fetch_page(s, &d);
+	if (rc == 0) {
+		rc = d.listed || !d.done ? 1 : 0;
+		*mtime = d.marker_mtime;
+		if (rc)
+			s3c_page_put(s, cpath, d.gen, d.ents, d.n, d.token, d.skipped_long,
+				     d.skipped_dots);
+	}
+	ents_free(&d);
+	free(d.prefix);
+	free(d.token);
+	return rc;
 }
 
 static int fetch_buckets(struct s3 *s, struct s3_dirh *d)
@@ -946,6 +995,15 @@ static int s3_readdir_at(void *be, void *dh, off_t off, backend_fill_at_fn fill,
 			rc = fetch_buckets(s, d);
 		} else if (s3c_list_get(s, d->cdir, &d->ents, &d->n) == 0) {
 			d->started = d->done = true; /* the cache has it whole */
+		} else if (s3c_page_take(s, d->cdir, &d->gen, &d->ents, &d->n, &d->token,
+					 &d->skipped_long, &d->skipped_dots) == 0) {
+			/* Page 1 came with the lookup's probe: on from page 2. */
+			buf_free(&d->recs);
+			buf_init(&d->recs, s3c_list_cap(s));
+			d->recs_ok = s3c_list_cap(s) > 0;
+			d->started = true;
+			d->done = d->token == NULL;
+			page_landed(s, d);
 		} else {
 			d->gen = s3c_list_gen(s, d->cdir);
 			buf_free(&d->recs);
@@ -1001,6 +1059,8 @@ int s3_folder_has_children(struct s3 *s, const struct s3_loc *loc, const char *p
 	rc = aws_query_add(&q, "list-type", "2");
 	if (!rc)
 		rc = aws_query_add(&q, "max-keys", "2");
+	if (!rc)
+		rc = aws_query_add(&q, "encoding-type", S3_LIST_ENCODING);
 	if (!rc && *prefix)
 		rc = aws_query_add(&q, "prefix", prefix);
 	if (rc)
@@ -1013,11 +1073,19 @@ int s3_folder_has_children(struct s3 *s, const struct s3_loc *loc, const char *p
 			rc = -EIO;
 		} else {
 			const struct xml_node *c;
+			bool url = s3_list_encoded(xml_root(doc));
+			char kbuf[S3_LIST_NAME_BUF];
 
 			for (c = xml_child(xml_root(doc), "Contents"); c; c = xml_next(c, "Contents")) {
-				const char *k = xml_child_text(c, "Key");
+				const char *k;
+				int trc = s3_list_text(c, "Key", url, kbuf, "ListObjectsV2", path, &k);
 
-				if (k && strcmp(k, prefix) != 0) {
+				if (trc == -EIO) {
+					rc = trc;
+					break;
+				}
+				/* (a key with a NUL is still something under the folder) */
+				if (k && (trc || strcmp(k, prefix) != 0)) {
 					rc = 1;
 					break;
 				}

@@ -10,7 +10,11 @@
  *                          or negative (the name does not exist);
  *   CACHE_LIST "/s3/b/dir/" a listing that reached its end (s3_list_* format
  *                          below, validator S3C_LIST_TAG): it answers readdir,
- *                          and lookups of names it lacks with "absent";
+ *                          and lookups of names it lacks with "absent"; or
+ *                          (validator S3C_PAGE_TAG) the first page a
+ *                          lookup's folder probe fetched (the whole folder,
+ *                          or with the token of page 2): the readdir that
+ *                          follows takes it once (see s3c_page_put);
  *   CACHE_LIST "/s3/"      the bucket list's freshness (the list is s3.c's);
  *   CACHE_DATA "/s3/b/k"   a small object's bytes, the ETag as validator.
  * The mount's own changes update these at once (read-your-writes), under
@@ -301,6 +305,8 @@ static int split_parent(const char *cpath, char **dir, const char **name)
 /* lookups                                                             */
 /* ------------------------------------------------------------------ */
 
+static int page_lookup(const void *blob, size_t len, const char *name);
+
 int s3c_lookup(struct s3 *s, const char *cpath, struct stat *st, char *etag, size_t etaglen)
 {
 	struct cache *c = s->cfg->cache;
@@ -338,10 +344,12 @@ int s3c_lookup(struct s3 *s, const char *cpath, struct stat *st, char *etag, siz
 		return 1;
 	lkey(dir, key, sizeof(key));
 	cs = cache_get(c, AWS_SVC_S3, CACHE_LIST, key, &hit);
-	if (cs == CACHE_FRESH && hit.data) {
+	if (cs == CACHE_FRESH && hit.data && strcmp(hit.etag, S3C_LIST_TAG) == 0) {
 		int found = s3_list_find(s->cfg, hit.data, hit.len, name, st);
 
 		rc = found == 1 ? 0 : found == 0 ? -ENOENT : 1;
+	} else if (cs == CACHE_FRESH && strcmp(hit.etag, S3C_PAGE_TAG) == 0) {
+		rc = page_lookup(hit.data, hit.len, name);
 	}
 	free(hit.data);
 	free(dir);
@@ -421,7 +429,7 @@ int s3c_list_get(struct s3 *s, const char *dir, struct s3_ent **ents, size_t *n)
 		return 1;
 	lkey(dir, key, sizeof(key));
 	if (cache_get(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, key, &hit) == CACHE_FRESH &&
-	    hit.data)
+	    hit.data && strcmp(hit.etag, S3C_LIST_TAG) == 0)
 		rc = s3_list_decode(s->cfg, hit.data, hit.len, ents, n) == 0 ? 0 : 1;
 	free(hit.data);
 	return rc;
@@ -459,11 +467,224 @@ void s3c_list_done(struct s3 *s, const char *dir, uint64_t gen, const struct buf
 	buf_init(&sealed, recs->max + 4 * recs->max / S3L_FIXED + 8);
 	pthread_mutex_lock(&s->list_lock);
 	lkey(dir, key, sizeof(key));
-	if (gen_locked(s, dir) == gen && s3_list_seal(recs, &sealed) == 0)
+	if (gen_locked(s, dir) == gen && s3_list_seal(recs, &sealed) == 0) {
+		/* (a first page kept there is replaced without the changed hook:
+		 * nothing the kernel holds came from it alone) */
+		cache_forget(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, key);
 		cache_put(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, key, sealed.data, sealed.len,
 			  S3C_LIST_TAG, 0, -1, 0);
+	}
 	pthread_mutex_unlock(&s->list_lock);
 	buf_free(&sealed);
+}
+
+/*
+ * A probed first page is [u64 gen][u64 skipped_long][u64 skipped_dots]
+ * [u32 toklen][token][records], a record being s3_list_add's then the ETag
+ * and a NUL ("" for a folder), in the page's order (sorted, each name once).
+ * toklen 0: the page is the whole folder. It is stored at the listing's own
+ * key, so every invalidation, eviction and TTL that reaches a complete
+ * listing reaches it too; but it answers no lookup but "absent" (the
+ * children's attributes reach the cache only when a readdir takes the page,
+ * as for any listing: until then a lookup's HEAD sees their metadata).
+ */
+#define S3C_PAGE_FIXED (3 * 8 + 4)
+#define S3C_TOKEN_MAX 4096 /* S3's tokens are a few hundred bytes */
+
+struct page_view {
+	uint64_t gen, skipped_long, skipped_dots;
+	const char *token;      /* not NUL-terminated */
+	uint32_t toklen;
+	const char *recs, *end;
+};
+
+/* Check a page's frame. 0 or -EINVAL. */
+static int page_view(const void *blob, size_t len, struct page_view *v)
+{
+	const char *b = blob;
+	uint64_t h[3];
+
+	if (!b || len < S3C_PAGE_FIXED)
+		return -EINVAL;
+	memcpy(h, b, sizeof(h));
+	memcpy(&v->toklen, b + sizeof(h), 4);
+	if (v->toklen > S3C_TOKEN_MAX || v->toklen > len - S3C_PAGE_FIXED)
+		return -EINVAL;
+	v->gen = h[0];
+	v->skipped_long = h[1];
+	v->skipped_dots = h[2];
+	v->token = b + S3C_PAGE_FIXED;
+	v->recs = v->token + v->toklen;
+	v->end = b + len;
+	return 0;
+}
+
+/* The record at *p: name, etag (NUL-terminated, inside the blob) and its
+ * offset for rec_stat; *p moves past it. 0, 1 at the end, -EINVAL. */
+static int page_next(const struct page_view *v, const char **p, const char **name,
+		     const char **etag, const char **rec)
+{
+	const char *q = *p, *nul;
+
+	if (q == v->end)
+		return 1;
+	if ((size_t)(v->end - q) < S3L_FIXED + 2)
+		return -EINVAL;
+	*rec = q;
+	*name = q + S3L_FIXED;
+	nul = memchr(*name, '\0', (size_t)(v->end - *name));
+	if (!nul || nul + 1 >= v->end)
+		return -EINVAL;
+	*etag = nul + 1;
+	nul = memchr(*etag, '\0', (size_t)(v->end - *etag));
+	if (!nul)
+		return -EINVAL;
+	*p = nul + 1;
+	return 0;
+}
+
+/* A probed page that is the whole folder and lacks name: -ENOENT; else 1. */
+static int page_lookup(const void *blob, size_t len, const char *name)
+{
+	struct page_view v;
+	const char *p, *nm, *et, *rec;
+	int rc;
+
+	if (page_view(blob, len, &v) || v.toklen)
+		return 1;
+	for (p = v.recs; (rc = page_next(&v, &p, &nm, &et, &rec)) == 0;)
+		if (strcmp(nm, name) == 0)
+			return 1;
+	return rc == 1 ? -ENOENT : 1;
+}
+
+void s3c_page_put(struct s3 *s, const char *dir, uint64_t gen, const struct s3_ent *ents,
+		  size_t n, const char *token, size_t skipped_long, size_t skipped_dots)
+{
+	size_t cap = s3c_list_cap(s), toklen = token ? strlen(token) : 0;
+	uint64_t hdr64[3] = { gen, skipped_long, skipped_dots };
+	uint32_t tl = (uint32_t)toklen;
+	struct buf blob;
+	char key[S3C_KEY_MAX];
+	int rc;
+
+	if (!cap || toklen > S3C_TOKEN_MAX)
+		return;
+	buf_init(&blob, cap);
+	rc = buf_append(&blob, hdr64, sizeof(hdr64));
+	if (!rc)
+		rc = buf_append(&blob, &tl, sizeof(tl));
+	if (!rc && toklen)
+		rc = buf_append(&blob, token, toklen);
+	for (size_t i = 0; i < n && !rc; i++) {
+		const char *et = ents[i].etag ? ents[i].etag : "";
+
+		rc = s3_list_add(&blob, ents[i].name, &ents[i].st);
+		if (!rc)
+			rc = buf_append(&blob, et, strlen(et) + 1);
+	}
+	lkey(dir, key, sizeof(key));
+	pthread_mutex_lock(&s->list_lock);
+	if (!rc && gen_locked(s, dir) == gen) {
+		struct cache_hit hit;
+
+		/* Never over a complete listing that is still fresh. */
+		if (cache_get(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, key, &hit) != CACHE_FRESH ||
+		    strcmp(hit.etag, S3C_LIST_TAG) != 0) {
+			cache_forget(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, key);
+			cache_put(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, key, blob.data, blob.len,
+				  S3C_PAGE_TAG, 0, -1, 0);
+		}
+		free(hit.data);
+	}
+	pthread_mutex_unlock(&s->list_lock);
+	buf_free(&blob);
+}
+
+/* The page's entries, ETags included. 0 or -EINVAL / -ENOMEM. */
+static int page_decode(const struct s3 *s, const struct page_view *v, struct s3_ent **out,
+		       size_t *count)
+{
+	const char *p, *nm, *et, *rec;
+	struct s3_ent *e = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	for (p = v->recs; (rc = page_next(v, &p, &nm, &et, &rec)) == 0;) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct s3_ent *g = realloc(e, ncap * sizeof(*g));
+
+			if (!g) {
+				rc = -ENOMEM;
+				break;
+			}
+			e = g;
+			cap = ncap;
+		}
+		e[n].name = strdup(nm);
+		e[n].etag = *et ? strdup(et) : NULL;
+		if (!e[n].name || (*et && !e[n].etag)) {
+			free(e[n].name);
+			free(e[n].etag);
+			rc = -ENOMEM;
+			break;
+		}
+		rec_stat(s->cfg, rec, 0, &e[n].st);
+		n++;
+	}
+	if (rc != 1) {
+		s3_ents_free(e, n);
+		return rc ? rc : -EINVAL;
+	}
+	*out = e;
+	*count = n;
+	return 0;
+}
+
+int s3c_page_take(struct s3 *s, const char *dir, uint64_t *gen, struct s3_ent **ents,
+		  size_t *n, char **token, size_t *skipped_long, size_t *skipped_dots)
+{
+	struct cache_hit hit;
+	char key[S3C_KEY_MAX];
+	enum cache_state cs;
+	struct page_view v;
+	int rc = 1;
+
+	*ents = NULL;
+	*n = 0;
+	*token = NULL;
+	if (!s->cfg->cache)
+		return 1;
+	lkey(dir, key, sizeof(key));
+	pthread_mutex_lock(&s->list_lock);
+	cs = cache_get(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, key, &hit);
+	if (cs != CACHE_MISS && strcmp(hit.etag, S3C_PAGE_TAG) == 0) {
+		/* Taken once, used or not: the readdir that follows owns it. */
+		cache_forget(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, key);
+		/* A change of the mount's in the folder since the probe makes
+		 * the page old. */
+		if (cs == CACHE_FRESH && page_view(hit.data, hit.len, &v) == 0 &&
+		    v.gen == gen_locked(s, dir))
+			rc = 0;
+		if (rc == 0 && v.toklen && !(*token = strndup(v.token, v.toklen)))
+			rc = -ENOMEM;
+		if (rc == 0)
+			rc = page_decode(s, &v, ents, n);
+		if (rc == 0) {
+			*gen = v.gen;
+			*skipped_long = (size_t)v.skipped_long;
+			*skipped_dots = (size_t)v.skipped_dots;
+		}
+	}
+	pthread_mutex_unlock(&s->list_lock);
+	free(hit.data);
+	if (rc) {
+		free(*token);
+		*token = NULL;
+		rc = 1;
+	}
+	return rc;
 }
 
 size_t s3c_list_cap(struct s3 *s)
@@ -498,7 +719,7 @@ static void list_edit_locked(struct s3 *s, const char *dir, const char *name,
 	buf_init(&recs, 2 * S3C_LIST_UPDATE_MAX);
 	buf_init(&sealed, 3 * S3C_LIST_UPDATE_MAX);
 	if (cs == CACHE_FRESH && hit.data && hit.len <= S3C_LIST_UPDATE_MAX &&
-	    s3_list_decode(s->cfg, hit.data, hit.len, &v, &n) == 0) {
+	    strcmp(hit.etag, S3C_LIST_TAG) == 0 && s3_list_decode(s->cfg, hit.data, hit.len, &v, &n) == 0) {
 		rc = 0;
 		for (size_t i = 0; i < n && !rc; i++) {
 			if (strcmp(v[i].name, name) == 0) {
@@ -597,6 +818,7 @@ void s3_note_empty_dir(struct s3 *s, const struct s3_loc *loc)
 	buf_init(&recs, 16);
 	buf_init(&sealed, 16);
 	pthread_mutex_lock(&s->list_lock);
+	cache_forget(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, key);
 	if (s3_list_seal(&recs, &sealed) == 0)
 		cache_put(s->cfg->cache, AWS_SVC_S3, CACHE_LIST, key, sealed.data, sealed.len,
 			  S3C_LIST_TAG, 0, -1, 0);

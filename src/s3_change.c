@@ -374,6 +374,8 @@ static int move_page(void *arg, const struct xml_node *root, size_t *items, bool
 	struct move_item *it = NULL;
 	char **gone = NULL;
 	size_t count = 0, ngone = 0, i;
+	bool url = s3_list_encoded(root);
+	char kbuf[S3_LIST_NAME_BUF];
 	int rc = 0;
 
 	(void)stop;
@@ -390,14 +392,29 @@ static int move_page(void *arg, const struct xml_node *root, size_t *items, bool
 		free(gone);
 		return -ENOMEM;
 	}
+	/* Items a failure leaves unvisited count as not copied (and have no key). */
+	for (i = 0; i < count; i++)
+		it[i].rc = 1;
 	for (i = 0, n = xml_child(root, "Contents"); n && !rc; n = xml_next(n, "Contents"), i++) {
-		const char *key = xml_child_text(n, "Key");
+		const char *key;
 		const char *size = xml_child_text(n, "Size");
 		long long sz = 0;
 		struct buf k;
+		int trc;
 
 		it[i].mc = mc;
 		it[i].rc = 1; /* not copied */
+		trc = s3_list_text(n, "Key", url, kbuf, "ListObjectsV2", mc->path, &key);
+		if (trc == -EIO) {
+			rc = trc;
+			break;
+		}
+		if (trc == -EILSEQ) {
+			/* A key holding a NUL cannot be named in a request: it stays. */
+			log_warn("s3 %s: a key holding a NUL byte cannot be moved; it stays",
+				 mc->path);
+			continue;
+		}
 		if (!key || strlen(key) < mc->from_len)
 			continue;
 		if (size)
@@ -492,6 +509,8 @@ static int move_folder(struct s3 *s, const struct s3_loc *from, const struct s3_
 	mc.from_len = strlen(from_prefix);
 	buf_init(&q, 4 * S3_MAX_KEY);
 	rc = aws_query_add(&q, "list-type", "2");
+	if (!rc)
+		rc = aws_query_add(&q, "encoding-type", S3_LIST_ENCODING);
 	if (!rc)
 		rc = aws_query_add(&q, "prefix", from_prefix);
 	if (!rc) {

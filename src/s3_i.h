@@ -30,6 +30,7 @@
 #include "fs.h"
 #include "http.h"
 #include "s3.h"
+#include "xml.h"
 
 /* Limits from the S3 documentation. */
 #define S3_MAX_KEY 1024                     /* bytes in a key (UTF-8) */
@@ -98,6 +99,15 @@ int s3_meta_blob_names(const char *blob, struct buf *out);
 bool s3_meta_value_ok(const char *value, size_t len);
 /* Percent-decode (for s3fs's blob). Caller frees. */
 int s3_meta_pct_decode(const char *in, char **out);
+/*
+ * Percent-decode a name from a listing asked with encoding-type=url: "%XX"
+ * is a byte, '+' a space (S3 sends a '+' as %2B). Writes at most outlen
+ * bytes, the NUL included, into out. 0; -EINVAL for a bad escape ('%' not
+ * followed by two hex digits); -ENAMETOOLONG when it does not fit; -EILSEQ
+ * when it holds a NUL (%00: out is then cut there; no file name can hold
+ * one). Pure, bounded by in's length.
+ */
+int s3_url_decode(const char *in, char *out, size_t outlen);
 
 /* ---- paths (s3.c) ---- */
 
@@ -121,6 +131,25 @@ char *s3_dir_prefix(const char *key);
 /* Whether a bucket name from ListBuckets can be shown as a folder: not
  * empty, "." or "..", no '/', at most S3_NAME_MAX bytes. */
 bool s3_bucket_name_ok(const char *name);
+/*
+ * Listings ask for encoding-type=url: XML 1.0 cannot carry most control
+ * characters, which S3 keys may hold, so without it one such key makes the
+ * whole page unparseable. The answer says <EncodingType>url</EncodingType>
+ * when it honoured that; then Key, Prefix, StartAfter, Delimiter and
+ * CommonPrefixes/Prefix are percent-encoded (never the continuation token).
+ */
+#define S3_LIST_ENCODING "url"
+#define S3_LIST_NAME_BUF (4 * S3_MAX_KEY + 1) /* a decoded key from a listing */
+/* Does this ListObjectsV2 answer percent-encode its names? */
+bool s3_list_encoded(const struct xml_node *root);
+/*
+ * The text of element name under n, decoded when url: *out is NULL when
+ * absent, else points into n or into buf (S3_LIST_NAME_BUF bytes). 0,
+ * -EILSEQ (a name holding a NUL: skip it), or -EIO for a bad escape or an
+ * overlong name (one log line naming op and path).
+ */
+int s3_list_text(const struct xml_node *n, const char *name, bool url, char *buf,
+		 const char *op, const char *path, const char **out);
 /* A key the user makes (create, mkdir, rename, symlink) must be UTF-8, as S3
  * keys are: else -EINVAL and a log line naming op and path. */
 int s3_check_new_key(const char *op, const char *path, const struct s3_loc *loc);
@@ -131,6 +160,7 @@ struct s3;
 
 #define S3C_DIR_TAG "dir"            /* a folder's validator: never revalidated */
 #define S3C_LIST_TAG "list"          /* a listing's: refetched, never revalidated */
+#define S3C_PAGE_TAG "page1"         /* a probed first page (s3c_page_put) */
 #define S3C_LISTED '~'               /* before the ETag of attributes a listing brought */
 #define S3C_DATA_MAX (1u << 20)      /* whole objects kept in memory up to this */
 #define S3C_DATA_MAX_DISK (8u << 20) /* ... and with cache_dir */
@@ -176,6 +206,23 @@ uint64_t s3c_list_gen(struct s3 *s, const char *dir);
 void s3c_list_page(struct s3 *s, const char *dir, uint64_t gen, const struct s3_ent *ents,
 		   size_t n);
 void s3c_list_done(struct s3 *s, const char *dir, uint64_t gen, const struct buf *recs);
+/*
+ * The first page of dir's listing, fetched by a lookup's folder probe (token:
+ * the second page's, NULL when the page is the whole folder), kept for the
+ * readdir that usually follows. Until then it answers lookups of names it
+ * lacks (a whole folder) with "absent" and no others: the entries'
+ * attributes reach the cache when a readdir takes it, as for any listing.
+ * Not kept when the mount changed the folder since gen, over a fresh
+ * complete listing, or when larger than s3c_list_cap.
+ */
+void s3c_page_put(struct s3 *s, const char *dir, uint64_t gen, const struct s3_ent *ents,
+		  size_t n, const char *token, size_t skipped_long, size_t skipped_dots);
+/* Take (and forget) that page: 0 (*ents, *token: caller frees; *token NULL:
+ * the whole folder; *gen the generation it was fetched at), or 1 when there
+ * is none still usable (expired, invalidated, evicted, or the mount changed
+ * the folder since). */
+int s3c_page_take(struct s3 *s, const char *dir, uint64_t *gen, struct s3_ent **ents,
+		  size_t *n, char **token, size_t *skipped_long, size_t *skipped_dots);
 /* Bytes a listing may take to be kept whole (0: never). */
 size_t s3c_list_cap(struct s3 *s);
 /* A fresh cached listing of dir: 0 (*ents, caller frees), else 1. */

@@ -447,3 +447,33 @@ int s3_meta_blob_names(const char *blob, struct buf *out)
 	json_decref(root);
 	return rc;
 }
+
+int s3_url_decode(const char *in, char *out, size_t outlen)
+{
+	size_t j = 0;
+	bool nul = false;
+
+	if (!outlen)
+		return -ENAMETOOLONG;
+	for (size_t i = 0; in[i]; i++) {
+		int c = (unsigned char)in[i];
+
+		if (c == '%') {
+			int hi = hexval(in[i + 1]);
+			int lo = hi >= 0 ? hexval(in[i + 2]) : -1;
+
+			if (hi < 0 || lo < 0)
+				return -EINVAL; /* (in[i + 1] is at worst the NUL: no read past it) */
+			c = hi * 16 + lo;
+			i += 2;
+			nul = nul || c == 0;
+		} else if (c == '+') {
+			c = ' '; /* S3 writes a space as '+' (and '+' as %2B) */
+		}
+		if (j + 1 >= outlen)
+			return -ENAMETOOLONG;
+		out[j++] = (char)c;
+	}
+	out[j] = '\0';
+	return nul ? -EILSEQ : 0;
+}

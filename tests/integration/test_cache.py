@@ -234,8 +234,8 @@ def _listing_hook(n):
 
 
 def pages(proxy):
-    """Pages of big/'s listing asked (not the max-keys=1 probes of lookups:
-    in a small cache_mem the folder's own attributes are evicted too)."""
+    """Pages of big/'s listing asked (a lookup's folder probe is one: it is
+    the first page, and the readdir that follows goes on from it)."""
     return sum(1 for r in proxy.requests
                if r.op == "ListObjectsV2" and "delimiter=" in r.path and "big" in r.path)
 
@@ -247,11 +247,13 @@ def _listing_growth(mount, proxy, aws_env, cache_mem):
     pid = m.proc.pid
     proxy.fault_hook = _listing_hook(N_KEYS)
     d = m.join("s3", BUCKET, "big")
+    # counted from the lookup of big/ on: its folder probe is the listing's
+    # first page, which the scandir below goes on from
+    proxy.reset()
     bucket_dir_ok = os.path.isdir(d)
     with os.scandir(m.join("s3", BUCKET)) as it:  # warm up threads and connections
         list(it)
     base = _vm(pid, "VmHWM")
-    proxy.reset()
     n = 0
     with os.scandir(d) as it:
         for e in it:

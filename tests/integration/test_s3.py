@@ -63,6 +63,11 @@ def ops(proxy):
     return {op: n for (svc, op), n in proxy.counts().items() if svc == "s3"}
 
 
+def obj_ops(proxy):
+    """ops() but the bucket's own lookup (ListBuckets, once per mount)."""
+    return {op: n for op, n in ops(proxy).items() if op != "ListBuckets"}
+
+
 @pytest.fixture
 def s3(mount, proxy, boto):
     """A bucket BUCKET and a whole-tree mount; returns (mount, bucket path)."""
@@ -227,10 +232,13 @@ def test_ls_l_of_2500_keys_costs_3_listings_and_nothing_else(core):
     lines = [ln for ln in r.stdout.decode().splitlines() if ln.startswith("-")]
     assert len(lines) == 2500
     got = ops(proxy)
-    # the lookup of "many" itself: one HEAD (404) and one ListObjectsV2
+    # the lookup of "many" itself: one HEAD (404), then the folder probe is
+    # the listing's own first page, which the readdir goes on from
     assert got.get("GetObject", 0) == 0, got
-    assert got.get("ListObjectsV2", 0) == 3 + 1, got
+    assert got.get("ListObjectsV2", 0) == 3, got
     assert got.get("HeadObject", 0) <= 1, got
+    names = [ln.split()[-1] for ln in lines]
+    assert names == ["k%05d" % i for i in range(2500)]
     # size and mtime come from the listing
     line = [ln for ln in lines if ln.endswith(" k00007")][0]
     fields = line.split()
@@ -263,6 +271,89 @@ def test_first_page_reaches_the_kernel_before_the_last_is_fetched(core):
         rest = list(it)
     assert len(rest) + 1 == 2100
     assert ops(proxy) == {"ListObjectsV2": 3}
+
+
+def test_lookup_probe_is_the_first_page_of_the_readdir_that_follows(s3, boto, proxy):
+    """A folder the cache knows nothing of: HEAD (404), then the first page
+    of its listing, which the readdir goes on from: 1 HEAD + 3 pages for
+    2,500 keys, every name once."""
+    m, b = s3
+    put_many(boto, "many/k", 2500, body=b"abc")
+    proxy.reset()
+    r = run("ls", "-l", os.path.join(b, "many"))
+    names = [ln.split()[-1] for ln in r.stdout.decode().splitlines() if ln.startswith("-")]
+    assert names == ["k%05d" % i for i in range(2500)]
+    assert obj_ops(proxy) == {"HeadObject": 1, "ListObjectsV2": 3}, proxy.requests
+    lists = [r.path for r in proxy.requests if r.op == "ListObjectsV2"]
+    # the probe is exactly readdir's first request; the others go on from it
+    assert all("delimiter=%2F" in p and "max-keys=1000" in p for p in lists), lists
+    assert "continuation-token" not in lists[0]
+    assert all("continuation-token" in p for p in lists[1:]), lists
+    # and the children are answered from what was listed
+    proxy.reset()
+    assert os.stat(os.path.join(b, "many", "k02499")).st_size == 3
+    assert ops(proxy) == {}
+
+
+def test_lookup_probe_of_a_small_folder_is_its_whole_listing(s3, boto, proxy):
+    """find over a folder of 3 subfolders: 1 HEAD + 4 listings (the probe is
+    the top folder's listing, kept whole); a file's lookup: 1 HEAD."""
+    m, b = s3
+    for d in ("s0", "s1", "s2"):
+        for i in range(3):
+            boto.s3.put_object(Bucket=BUCKET, Key="tree/%s/f%d" % (d, i), Body=b"x")
+    proxy.reset()
+    r = run("find", os.path.join(b, "tree"))
+    got = sorted(r.stdout.decode().splitlines())
+    want = [os.path.join(b, "tree")] + [os.path.join(b, "tree", d) for d in ("s0", "s1", "s2")]
+    want += [os.path.join(b, "tree", d, "f%d" % i) for d in ("s0", "s1", "s2")
+             for i in range(3)]
+    assert got == sorted(want)
+    assert obj_ops(proxy) == {"HeadObject": 1, "ListObjectsV2": 4}, proxy.requests
+    # a file the cache cannot answer: one HEAD, no listing
+    boto.s3.put_object(Bucket=BUCKET, Key="lone/file.txt", Body=b"12345")
+    boto.s3.put_object(Bucket=BUCKET, Key="top.txt", Body=b"1234")
+    proxy.reset()
+    assert os.stat(os.path.join(b, "top.txt")).st_size == 4
+    assert ops(proxy) == {"HeadObject": 1}, proxy.requests
+    # a missing name: HEAD 404 + one probe, then nothing more
+    proxy.reset()
+    with pytest.raises(FileNotFoundError):
+        os.stat(os.path.join(b, "nope"))
+    with pytest.raises(FileNotFoundError):
+        os.stat(os.path.join(b, "nope"))
+    assert ops(proxy) == {"HeadObject": 1, "ListObjectsV2": 1}, proxy.requests
+
+
+def test_probed_first_page_respects_the_mounts_changes(s3, boto, proxy):
+    """A change of the mount's in the folder between the probe and the
+    readdir makes the kept page unusable: the readdir starts over and shows
+    the change; .awsfs/invalidate drops the page too."""
+    m, b = s3
+    put_many(boto, "ch/k", 1500)
+    d = os.path.join(b, "ch")
+    assert stat.S_ISDIR(os.stat(d).st_mode)  # probe: page 1 kept
+    with open(os.path.join(d, "k00000"), "wb") as f:  # overwritten by the mount
+        f.write(b"changed!")
+    with open(os.path.join(d, "new"), "wb") as f:
+        f.write(b"n")
+    os.unlink(os.path.join(d, "k00001"))
+    proxy.reset()
+    names = os.listdir(d)
+    assert len(names) == len(set(names)) == 1500
+    assert "new" in names and "k00001" not in names
+    assert ops(proxy).get("ListObjectsV2") == 2, proxy.requests
+    assert os.stat(os.path.join(d, "k00000")).st_size == 8
+    # invalidated between probe and readdir: starts over, nothing missing
+    with open(m.join(".awsfs", "invalidate"), "w") as f:
+        f.write("/s3/%s/*\n" % BUCKET)
+    assert stat.S_ISDIR(os.stat(os.path.join(b, "ch")).st_mode)
+    with open(m.join(".awsfs", "invalidate"), "w") as f:
+        f.write("/s3/%s/ch/*\n" % BUCKET)
+    proxy.reset()
+    names = os.listdir(d)
+    assert len(names) == len(set(names)) == 1500
+    assert ops(proxy).get("ListObjectsV2") == 2, proxy.requests
 
 
 def test_stat_of_unlisted_paths(s3, boto, proxy):
@@ -818,6 +909,87 @@ def test_odd_keys_round_trip(core):
         with open(os.path.join(b, name)) as f:
             assert f.read() == name
     assert os.listdir(os.path.join(b, "dir with space")) == ["ü+%#?.txt"]
+
+
+# (no "\n": moto 5.2.1 answers 404 to a PutObject of a key holding one)
+CTL = ["a\x01b", "cr\rx", "tab\tx", "esc\x1b[0m", "del\x7fx", "pct%41",
+       "plus+sign", "with space", "uni-\u00e9\u65e5\u2603", "amp&lt;", "x\x1fy"]
+
+
+def test_keys_with_control_characters_list_and_read(s3, boto, proxy):
+    """XML 1.0 cannot carry most control characters, which S3 keys may
+    hold: listings ask for encoding-type=url and decode the names, so such
+    keys list, read and move (and the signatures stay right: the proxy
+    checks every one)."""
+    m, b = s3
+    for name in CTL:
+        boto.s3.put_object(Bucket=BUCKET, Key="ctl/" + name, Body=name.encode())
+    boto.s3.put_object(Bucket=BUCKET, Key="ctl/sub\x02dir/in\x03ner", Body=b"deep")
+    d = os.path.join(b, "ctl")
+    proxy.reset()
+    got = os.listdir(d)
+    assert sorted(got) == sorted(CTL + ["sub\x02dir"])
+    lists = [r.path for r in proxy.requests if r.op == "ListObjectsV2"]
+    assert lists and all("encoding-type=url" in p for p in lists), lists
+    r = run("ls", "-1b", d)
+    assert len(r.stdout.decode().splitlines()) == len(CTL) + 1
+    for name in CTL:
+        with open(os.path.join(d, name), "rb") as f:
+            assert f.read() == name.encode()
+    assert os.listdir(os.path.join(d, "sub\x02dir")) == ["in\x03ner"]
+    with open(os.path.join(d, "sub\x02dir", "in\x03ner"), "rb") as f:
+        assert f.read() == b"deep"
+    # a folder of them moves whole (the move lists with encoding-type=url)
+    os.rename(d, os.path.join(b, "ctl2"))
+    assert sorted(keys(boto, prefix="ctl2/")) == sorted(
+        ["ctl2/" + n for n in CTL] + ["ctl2/sub\x02dir/in\x03ner"])
+    assert keys(boto, prefix="ctl/") == []
+    assert sorted(os.listdir(os.path.join(b, "ctl2"))) == sorted(CTL + ["sub\x02dir"])
+    # and a folder holding one is not empty (rmdir lists it)
+    with pytest.raises(OSError) as e:
+        os.rmdir(os.path.join(b, "ctl2", "sub\x02dir"))
+    assert e.value.errno == errno.ENOTEMPTY
+    assert proxy.rejected() == []
+    assert error_lines(m.log()) == []
+
+
+def test_listing_with_a_bad_percent_escape_is_eio_and_one_log_line(s3, boto, proxy):
+    """A listing that says EncodingType url but holds a name that is not
+    percent-encoded: EIO for that folder and one log line, nothing shown."""
+    import urllib.parse
+    from sigproxy import CannedResponse
+    m, b = s3
+    boto.s3.put_object(Bucket=BUCKET, Key="bad/x", Body=b"x")
+    os.listdir(b)
+
+    def hook(info):
+        if info.op != "ListObjectsV2":
+            return None
+        q = urllib.parse.parse_qs(info.target.partition("?")[2])
+        if q.get("prefix") != ["bad/"]:
+            return None
+        assert q.get("encoding-type") == ["url"]
+        body = ('<?xml version="1.0" encoding="UTF-8"?><ListBucketResult '
+                'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>%s</Name>'
+                '<Prefix>bad%%2F</Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys>'
+                '<Delimiter>%%2F</Delimiter><EncodingType>url</EncodingType>'
+                '<IsTruncated>false</IsTruncated>'
+                '<Contents><Key>bad%%2Fok%%01</Key><LastModified>2024-01-02T03:04:05.000Z'
+                '</LastModified><ETag>&quot;e&quot;</ETag><Size>1</Size></Contents>'
+                '<Contents><Key>bad%%2Fno%%G1</Key><LastModified>2024-01-02T03:04:05.000Z'
+                '</LastModified><ETag>&quot;e&quot;</ETag><Size>1</Size></Contents>'
+                '</ListBucketResult>' % BUCKET)
+        return CannedResponse(200, [("Content-Type", "application/xml")], body.encode())
+    proxy.fault_hook = hook
+    try:
+        with pytest.raises(OSError) as e:
+            os.listdir(os.path.join(b, "bad"))
+        assert e.value.errno == errno.EIO
+    finally:
+        proxy.fault_hook = None
+    bad = [ln for ln in error_lines(m.log()) if "not percent-encoded" in ln]
+    assert len(bad) == 1, error_lines(m.log())
+    assert "ListObjectsV2" in bad[0] and "bad" in bad[0]
 
 
 def test_1024_byte_keys_and_longer(core):

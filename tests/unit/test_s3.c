@@ -445,6 +445,49 @@ static void test_listing_empty_and_capped(void **state)
 	buf_free(&blob);
 }
 
+/* Names from a listing asked with encoding-type=url (keys with control
+ * characters, which XML 1.0 cannot carry). */
+static void test_url_decode(void **state)
+{
+	char out[16], big[S3_LIST_NAME_BUF];
+
+	(void)state;
+	assert_int_equal(s3_url_decode("a%01b", out, sizeof(out)), 0);
+	assert_memory_equal(out, "a\x01" "b", 4);
+	assert_int_equal(s3_url_decode("cr%0D%0Alf", out, sizeof(out)), 0);
+	assert_string_equal(out, "cr\r\nlf");
+	/* '+' is a space, as S3 writes it; a real '+' comes as %2B */
+	assert_int_equal(s3_url_decode("a+b%2Bc%25d", out, sizeof(out)), 0);
+	assert_string_equal(out, "a b+c%d");
+	assert_int_equal(s3_url_decode("%C3%a9/x%2F", out, sizeof(out)), 0);
+	assert_string_equal(out, "\xc3\xa9/x/");
+	assert_int_equal(s3_url_decode("", out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	/* bad escapes: never a read past the end */
+	assert_int_equal(s3_url_decode("a%", out, sizeof(out)), -EINVAL);
+	assert_int_equal(s3_url_decode("a%2", out, sizeof(out)), -EINVAL);
+	assert_int_equal(s3_url_decode("a%G1", out, sizeof(out)), -EINVAL);
+	assert_int_equal(s3_url_decode("a%1G", out, sizeof(out)), -EINVAL);
+	assert_int_equal(s3_url_decode("%%41", out, sizeof(out)), -EINVAL);
+	/* a NUL no name can hold */
+	assert_int_equal(s3_url_decode("a%00b", out, sizeof(out)), -EILSEQ);
+	/* bounded by the output */
+	assert_int_equal(s3_url_decode("0123456789abcde", out, sizeof(out)), 0);
+	assert_int_equal(s3_url_decode("0123456789abcdef", out, sizeof(out)), -ENAMETOOLONG);
+	assert_int_equal(s3_url_decode("%41", out, 1), -ENAMETOOLONG);
+	assert_int_equal(s3_url_decode("x", out, 0), -ENAMETOOLONG);
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	{
+		char *o = malloc(S3_LIST_NAME_BUF);
+
+		assert_non_null(o);
+		assert_int_equal(s3_url_decode(big, o, S3_LIST_NAME_BUF), 0);
+		assert_int_equal(strlen(o), S3_LIST_NAME_BUF - 1);
+		free(o);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -462,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_plan_parts),
 		cmocka_unit_test(test_listing_sorted_found_absent),
 		cmocka_unit_test(test_listing_empty_and_capped),
+		cmocka_unit_test(test_url_decode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
