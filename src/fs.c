@@ -11,14 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/sysmacros.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <fuse.h>
 
@@ -778,84 +773,4 @@ void fs_forget_stop(void)
 const struct fuse_operations *fs_operations(void)
 {
 	return &fs_ops;
-}
-
-/* ------------------------------------------------------------------ */
-/* the kernel's read-ahead                                             */
-/* ------------------------------------------------------------------ */
-
-/*
- * A FUSE mount's read-ahead is its bdi's, 128 KiB unless told otherwise,
- * and whatever max_readahead the INIT reply offers the kernel keeps the
- * smaller of the two: a sequential reader reaches us in 128 KiB requests,
- * eight times the round trips of the 1 MiB that max_read allows. The one
- * knob is /sys/class/bdi/MAJ:MIN/read_ahead_kb, this mount's alone and gone
- * with it (root only). It must be written after the INIT reply, which sets
- * it too: the thread stats the mountpoint, which the kernel answers only
- * once INIT is done (the root's attributes need no network).
- */
-#define FS_FUSE_MAGIC 0x65735546 /* FUSE_SUPER_MAGIC, linux/magic.h */
-
-struct ra_job {
-	char *mountpoint;
-	unsigned kib;
-};
-
-static void *readahead_worker(void *arg)
-{
-	struct ra_job *job = arg;
-	char path[96], text[32];
-	struct statfs sfs;
-	struct stat st;
-	int fd, len;
-
-	if (stat(job->mountpoint, &st) != 0 || statfs(job->mountpoint, &sfs) != 0 ||
-	    sfs.f_type != FS_FUSE_MAGIC) {
-		log_debug("kernel read-ahead: %s is not this mount any more", job->mountpoint);
-		goto out;
-	}
-	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev),
-		 minor(st.st_dev));
-	len = snprintf(text, sizeof(text), "%u\n", job->kib);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, text, (size_t)len) != len)
-		log_info("kernel read-ahead left at the kernel's default (%s: %s; root may set it)",
-			 path, strerror(errno));
-	else
-		log_debug("kernel read-ahead of this mount: %u KiB", job->kib);
-	if (fd >= 0)
-		close(fd);
-out:
-	free(job->mountpoint);
-	free(job);
-	return NULL;
-}
-
-int fs_readahead_start(const char *mountpoint, uint64_t bytes)
-{
-	struct ra_job *job;
-	pthread_attr_t attr;
-	pthread_t t;
-	int rc;
-
-	if (bytes == 0)
-		return 0;
-	job = calloc(1, sizeof(*job));
-	if (!job || !(job->mountpoint = strdup(mountpoint))) {
-		free(job);
-		return -ENOMEM;
-	}
-	job->kib = (unsigned)(bytes >> 10);
-	if (job->kib == 0)
-		job->kib = 1;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&t, &attr, readahead_worker, job);
-	pthread_attr_destroy(&attr);
-	if (rc) {
-		free(job->mountpoint);
-		free(job);
-		return -rc;
-	}
-	return 0;
 }

@@ -6,7 +6,6 @@
 #ifndef AWSFS_FS_H
 #define AWSFS_FS_H
 
-#include <stdint.h>
 #include <sys/types.h>
 
 #include <fuse.h>
@@ -52,14 +51,6 @@ void fs_kernel_forget_wait(unsigned timeout_ms);
 /* Start and stop that worker (main, around the FUSE loop). */
 int fs_forget_start(struct fuse *fuse);
 void fs_forget_stop(void);
-
-/*
- * Set the kernel's read-ahead for the mount at mountpoint to bytes (0: leave
- * it), from a thread of its own once the kernel has the mount up (after
- * fuse_daemonize, before or while the loop runs). Needs root; without, one
- * info line and the kernel's default. 0, or -errno when no thread.
- */
-int fs_readahead_start(const char *mountpoint, uint64_t bytes);
 
 /* Attributes of a folder/file as awsfs shows them (owner, umask applied). */
 void fs_dir_stat(const struct fs_config *cfg, struct stat *st);

@@ -39,8 +39,7 @@
 #define MAIN_MAX_THREADS 64
 #define CURL_ERROR_SIZE_FOR_PROBE 256
 #define MAIN_CACHE_FREE_FLOOR (1ull << 30) /* cache_dir leaves 1 GiB free */
-#define MAIN_MMAP_THRESHOLD (FS_MAX_IO + (64 << 10)) /* malloc: above a FUSE read is mmap'd */
-#define MAIN_TRIM_THRESHOLD (4 << 20)              /* free heap kept before trimming */
+#define MAIN_MMAP_THRESHOLD (1 << 20)      /* malloc: 1 MiB and up is mmap'd */
 
 /* Before daemonizing, errors go to stderr whatever the log target. */
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -203,13 +202,8 @@ int main(int argc, char *argv[])
 	/* Part and read-ahead buffers (MiBs) come from mmap and go back to the
 	 * system when freed. glibc would raise its threshold after the first
 	 * free and keep them in each thread's arena: RSS would grow by a part
-	 * size per worker after the first large upload. The 1 MiB buffer
-	 * libfuse allocates for each read and frees after the reply stays
-	 * below the threshold and is reused from the heap: mmap'd, every read
-	 * would fault in and zero 256 fresh pages (3x the CPU of a sequential
-	 * read). The trim threshold keeps that much free heap. */
+	 * size per worker after the first large upload. */
 	mallopt(M_MMAP_THRESHOLD, MAIN_MMAP_THRESHOLD);
-	mallopt(M_TRIM_THRESHOLD, MAIN_TRIM_THRESHOLD);
 #endif
 	/* An allocated copy, so that config options can be inserted. */
 	for (int i = 0; i < argc; i++)
@@ -368,10 +362,6 @@ int main(int argc, char *argv[])
 		die("cannot set signal handlers");
 	}
 
-	if (fs_readahead_start(o.mountpoint, o.kernel_readahead) != 0) {
-		fuse_unmount(fuse);
-		die("cannot start a thread");
-	}
 	if (fs_forget_start(fuse) != 0) {
 		fuse_unmount(fuse);
 		die("cannot start a thread");

@@ -111,9 +111,6 @@ static const struct opt_def opt_table[] = {
 	  "caller gets EAGAIN (throttled) or EIO", NULL },
 	{ "readahead", OT_SIZE, F(readahead), 128 << 10, 1LL << 30, "32M", "SIZE",
 	  "S3: largest read-ahead window of a sequential reader", NULL },
-	{ "kernel_readahead", OT_SIZE, F(kernel_readahead), 0, 16LL << 20, "1M", "SIZE",
-	  "the kernel's read-ahead on this mount (root only;\n"
-	  "0: leave the kernel's 128K)", NULL },
 	{ "multipart_threshold", OT_SIZE, F(multipart_threshold), 5LL << 20, 1LL << 30, "16M",
 	  "SIZE", "S3: files from this size go up as multipart uploads", NULL },
 	{ "multipart_size", OT_SIZE, F(multipart_size), 5LL << 20, 5LL << 30, "8M", "SIZE",

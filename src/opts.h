@@ -44,7 +44,6 @@ struct awsfs_opts {
 	int retry_budget;      /* seconds one operation may spend retrying */
 	/* S3 */
 	uint64_t readahead;            /* bytes */
-	uint64_t kernel_readahead;     /* bytes; 0: the kernel's default */
 	uint64_t multipart_threshold;  /* bytes */
 	uint64_t multipart_size;       /* bytes */
 	uint64_t singlepart_copy_limit; /* bytes */

@@ -10,7 +10,6 @@ import re
 import signal
 import stat
 import subprocess
-import time
 
 import pytest
 
@@ -217,32 +216,6 @@ def test_no_credentials_refuses_to_mount(proxy, tmp_path):
 # ---------------------------------------------------------------------------
 # unmounting
 # ---------------------------------------------------------------------------
-
-def _readahead_kb(path):
-    st = os.stat(path)
-    with open("/sys/class/bdi/%d:%d/read_ahead_kb" % (os.major(st.st_dev),
-                                                      os.minor(st.st_dev))) as f:
-        return int(f.read())
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="the bdi's read_ahead_kb is root's to set")
-@pytest.mark.parametrize("opt,kib", [(None, 1024), ("kernel_readahead=4M", 4096)])
-def test_kernel_readahead_of_the_mount(mount, opt, kib):
-    """The kernel reads ahead on the mount by kernel_readahead (1 MiB by
-    default), not its own 128 KiB: sequential readers reach awsfs in 1 MiB
-    requests."""
-    m = mount(*(["-o", opt] if opt else []))
-    assert wait_for(lambda: _readahead_kb(m.path) == kib, 5), _readahead_kb(m.path)
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="the bdi's read_ahead_kb is root's to set")
-def test_kernel_readahead_zero_leaves_the_kernels(mount):
-    m = mount()
-    assert wait_for(lambda: _readahead_kb(m.path) == 1024, 5)
-    plain = mount("-o", "kernel_readahead=0")
-    time.sleep(0.5)  # the tuning thread would have run by now
-    assert _readahead_kb(plain.path) == 128
-
 
 def test_sigterm_unmounts(mount):
     m = mount()
