@@ -671,6 +671,21 @@ static int page_add(struct page_ctx *pc, const char *name, size_t len, const str
 	return 0;
 }
 
+/* The name in element elem of a listing entry, decoded (kbuf): *out NULL
+ * for an entry to pass over (none, or a NUL in it: counted), or -EIO. */
+static int page_name(struct page_ctx *pc, const struct xml_node *n, const char *elem, bool url,
+		     char *kbuf, const char **out)
+{
+	int rc = s3_list_text(n, elem, url, kbuf, "ListObjectsV2", pc->d->path, out);
+
+	if (rc == -EILSEQ) {
+		pc->d->skipped_nul++;
+		*out = NULL;
+		rc = 0;
+	}
+	return rc;
+}
+
 static int list_page(void *arg, const struct xml_node *root, size_t *items, bool *stop)
 {
 	struct page_ctx *pc = arg;
@@ -695,12 +710,7 @@ static int list_page(void *arg, const struct xml_node *root, size_t *items, bool
 		size_t len;
 
 		(*items)++;
-		rc = s3_list_text(n, "Key", url, kbuf, "ListObjectsV2", pc->d->path, &key);
-		if (rc == -EILSEQ) {
-			pc->d->skipped_nul++;
-			rc = 0;
-			continue;
-		}
+		rc = page_name(pc, n, "Key", url, kbuf, &key);
 		if (rc)
 			return rc;
 		if (!key || strncmp(key, pc->d->prefix, plen) != 0)
@@ -736,12 +746,7 @@ static int list_page(void *arg, const struct xml_node *root, size_t *items, bool
 		size_t len;
 
 		(*items)++;
-		rc = s3_list_text(n, "Prefix", url, kbuf, "ListObjectsV2", pc->d->path, &p);
-		if (rc == -EILSEQ) {
-			pc->d->skipped_nul++;
-			rc = 0;
-			continue;
-		}
+		rc = page_name(pc, n, "Prefix", url, kbuf, &p);
 		if (rc)
 			return rc;
 		if (!p || strncmp(p, pc->d->prefix, plen) != 0)
