@@ -27,6 +27,7 @@
 
 #define S3_MAX_EXTRA_HEADERS 30      /* aws.c takes 32 */
 #define S3_ANSWER_NODES 4096
+#define S3_MPU_SPARE 4               /* part buffers an upload keeps for its next parts */
 
 struct mpart {
 	unsigned gen;      /* bumped by every change to the part's bytes */
@@ -46,6 +47,12 @@ struct s3_mpu {
 	unsigned running;          /* protected by lock */
 	int err;                   /* first part failure; protected by lock */
 	char errline[LOG_LINE_MAX];/* its log line, written by the upload's end */
+	/* Buffers of part_size from finished parts (protected by lock): a
+	 * fresh one is mmap'd, and faulting in and zeroing its pages, then
+	 * unmapping them, cost as much CPU as hashing the part. Freed with
+	 * the upload, so RSS comes back after it. */
+	char *spare[S3_MPU_SPARE];
+	unsigned nspare;
 };
 
 unsigned s3_plan_parts(uint64_t size, uint64_t min_part, uint64_t *part_size)
@@ -136,6 +143,8 @@ static void mpu_free(struct s3_mpu *mpu)
 		return;
 	for (unsigned i = 0; i < mpu->nparts; i++)
 		free(mpu->parts[i].etag);
+	while (mpu->nspare)
+		free(mpu->spare[--mpu->nspare]);
 	free(mpu->parts);
 	free(mpu->upload_id);
 	pthread_mutex_destroy(&mpu->lock);
@@ -466,7 +475,12 @@ static void part_run(struct s3_job *job)
 		req.op = "UploadPartCopy";
 	} else {
 		req.op = "UploadPart";
-		data = malloc(pj->len ? pj->len : 1);
+		pthread_mutex_lock(&mpu->lock);
+		if (pj->len == mpu->part_size && mpu->nspare)
+			data = mpu->spare[--mpu->nspare];
+		pthread_mutex_unlock(&mpu->lock);
+		if (!data)
+			data = malloc(pj->len ? pj->len : 1);
 		if (!data) {
 			rc = -ENOMEM;
 			goto done;
@@ -496,8 +510,11 @@ static void part_run(struct s3_job *job)
 done:
 	xml_free(doc);
 	buf_free(&q);
-	free(data);
 	pthread_mutex_lock(&mpu->lock);
+	if (data && pj->len == mpu->part_size && mpu->nspare < S3_MPU_SPARE)
+		mpu->spare[mpu->nspare++] = data;
+	else
+		free(data);
 	mpu->parts[pj->idx].running = false;
 	if (rc == 0) {
 		free(mpu->parts[pj->idx].etag);
