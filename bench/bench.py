@@ -944,12 +944,16 @@ LOG_LINE = re.compile(r"^bench: (?P<work>.+?) +(?P<client>awsfs|s3fs|rclone|curl
 
 
 def load_log(path):
-    """Cells from the lines an earlier run logged (BENCH_FROM_LOG): a run
-    cut short by one failing workload keeps what it measured."""
+    """Cells from the lines an earlier run logged (BENCH_FROM_LOG), for the
+    workloads this run did not measure: a run cut short by one failing
+    workload keeps what it measured, and a run of a few workloads
+    (BENCH_ONLY) keeps the others. Called after this run's workloads, so
+    that a cell is never a median of two runs."""
+    measured = {w for (w, _c) in RESULTS}
     with open(path, errors="replace") as f:
         for line in f:
             m = LOG_LINE.match(line)
-            if not m:
+            if not m or m.group("work") in measured:
                 continue
             rss = m.group("rss")
             cell(m.group("work"), m.group("client")).add(
@@ -968,8 +972,6 @@ def main():
         raise SystemExit("bench: run as root (bench/run)")
     started_at = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()
-    if os.environ.get("BENCH_FROM_LOG"):
-        load_log(os.environ["BENCH_FROM_LOG"])
     tmp = tempfile.mkdtemp(prefix="awsfs-bench-")
     s3 = moto = None
     src = os.path.join(DATA, "awsfs-bench-src-%d.bin" % os.getpid())
@@ -1011,6 +1013,8 @@ def main():
             shutil.rmtree(s3.data, ignore_errors=True)
         if os.path.exists(src):
             os.unlink(src)
+    if os.environ.get("BENCH_FROM_LOG"):
+        load_log(os.environ["BENCH_FROM_LOG"])
     text = report(started_at, time.monotonic() - t0)
     print(text)
     with open(OUT, "w") as f:
