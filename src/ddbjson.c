@@ -1548,7 +1548,8 @@ char ddbjson_key_type(const json_t *av)
 	json_t *v = NULL;
 	const char *t = av_type(av, &v);
 
-	if (!t || t[1] != '\0' || !json_is_string(v))
+	/* t is one of "S", "N", "B": an empty type name has no t[1] */
+	if (!t || t[0] == '\0' || t[1] != '\0' || !json_is_string(v))
 		return 0;
 	return t[0] == 'S' || t[0] == 'N' || t[0] == 'B' ? t[0] : 0;
 }

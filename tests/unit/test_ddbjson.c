@@ -605,6 +605,20 @@ static void test_key_equal(void **state)
 	json_decref(b1); json_decref(b2); json_decref(b3);
 }
 
+/* A key attribute whose type name is empty (a listing from a broken or
+ * hostile server) is no key type; found by fuzz_ddb reading past "". */
+static void test_key_type_of_odd_names(void **state)
+{
+	json_t *empty = load("{\"\":\"x\"}"), *ss = load("{\"SS\":\"x\"}");
+	json_t *num = load("{\"N\":5}");
+
+	(void)state;
+	assert_int_equal(ddbjson_key_type(empty), 0);
+	assert_int_equal(ddbjson_key_type(ss), 0);
+	assert_int_equal(ddbjson_key_type(num), 0);
+	json_decref(empty); json_decref(ss); json_decref(num);
+}
+
 static void test_apply_key(void **state)
 {
 	static const struct ddbjson_key keys[] = { { "pk", 'S' }, { "sk", 'N' } };
@@ -678,6 +692,7 @@ static void test_pretty_keeps_number_text(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_key_type_of_odd_names),
 		cmocka_unit_test(test_render_plain),
 		cmocka_unit_test(test_render_typed),
 		cmocka_unit_test(test_render_escapes_and_odd_numbers),
