@@ -403,7 +403,6 @@ static int move_page(void *arg, const struct xml_node *root, size_t *items, bool
 		int trc;
 
 		it[i].mc = mc;
-		it[i].rc = 1; /* not copied */
 		trc = s3_list_text(n, "Key", url, kbuf, "ListObjectsV2", mc->path, &key);
 		if (trc == -EIO) {
 			rc = trc;

@@ -368,32 +368,54 @@ static int hexval(char c)
 	return -1;
 }
 
+/*
+ * Percent-decode in into out (outlen bytes, the NUL included); plus_space:
+ * '+' is a space (a listing's url encoding). 0, -EINVAL for a bad escape,
+ * -ENAMETOOLONG when out is too small, -EILSEQ when it holds a NUL (out is
+ * complete, cut there for C). Never reads past in's NUL.
+ */
+static int pct_decode(const char *in, bool plus_space, char *out, size_t outlen)
+{
+	size_t j = 0;
+	bool nul = false;
+
+	if (!outlen)
+		return -ENAMETOOLONG;
+	for (size_t i = 0; in[i]; i++) {
+		int c = (unsigned char)in[i];
+
+		if (c == '%') {
+			int hi = hexval(in[i + 1]);
+			int lo = hi >= 0 ? hexval(in[i + 2]) : -1;
+
+			if (hi < 0 || lo < 0)
+				return -EINVAL; /* (in[i + 1] is at worst the NUL: no read past it) */
+			c = hi * 16 + lo;
+			i += 2;
+			nul = nul || c == 0;
+		} else if (c == '+' && plus_space) {
+			c = ' '; /* S3 writes a space as '+' (and '+' as %2B) */
+		}
+		if (j + 1 >= outlen)
+			return -ENAMETOOLONG;
+		out[j++] = (char)c;
+	}
+	out[j] = '\0';
+	return nul ? -EILSEQ : 0;
+}
+
 int s3_meta_pct_decode(const char *in, char **out)
 {
-	size_t len = strlen(in), j = 0;
+	size_t len = strlen(in);
 	char *o = malloc(len + 1);
+	int rc;
 
 	if (!o)
 		return -ENOMEM;
-	for (size_t i = 0; i < len; i++) {
-		if (in[i] == '%') {
-			int hi = i + 2 < len + 1 ? hexval(in[i + 1]) : -1;
-			int lo = hi >= 0 ? hexval(in[i + 2]) : -1;
-
-			if (hi < 0 || lo < 0) {
-				free(o);
-				return -EINVAL;
-			}
-			o[j++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else {
-			o[j++] = in[i];
-		}
-	}
-	o[j] = '\0';
-	if (memchr(o, '\0', j)) {
+	rc = pct_decode(in, false, o, len + 1); /* never longer than in */
+	if (rc) {
 		free(o);
-		return -EINVAL;
+		return -EINVAL; /* a bad escape, or a NUL inside */
 	}
 	*out = o;
 	return 0;
@@ -450,30 +472,5 @@ int s3_meta_blob_names(const char *blob, struct buf *out)
 
 int s3_url_decode(const char *in, char *out, size_t outlen)
 {
-	size_t j = 0;
-	bool nul = false;
-
-	if (!outlen)
-		return -ENAMETOOLONG;
-	for (size_t i = 0; in[i]; i++) {
-		int c = (unsigned char)in[i];
-
-		if (c == '%') {
-			int hi = hexval(in[i + 1]);
-			int lo = hi >= 0 ? hexval(in[i + 2]) : -1;
-
-			if (hi < 0 || lo < 0)
-				return -EINVAL; /* (in[i + 1] is at worst the NUL: no read past it) */
-			c = hi * 16 + lo;
-			i += 2;
-			nul = nul || c == 0;
-		} else if (c == '+') {
-			c = ' '; /* S3 writes a space as '+' (and '+' as %2B) */
-		}
-		if (j + 1 >= outlen)
-			return -ENAMETOOLONG;
-		out[j++] = (char)c;
-	}
-	out[j] = '\0';
-	return nul ? -EILSEQ : 0;
+	return pct_decode(in, true, out, outlen);
 }
