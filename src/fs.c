@@ -83,7 +83,7 @@ static struct fs_config *cfg(void)
 static int route(const char *path, struct route *r)
 {
 	struct fs_config *c = cfg();
-	const char *name = path + 1, *slash;
+	const char *name, *slash;
 	size_t len;
 
 	memset(r, 0, sizeof(*r));
@@ -92,6 +92,7 @@ static int route(const char *path, struct route *r)
 		return -ESTALE;
 	if (path[0] != '/')
 		return -EINVAL;
+	name = path + 1;
 	if (c->single.ops && strncmp(name, FS_CONTROL_DIR, strlen(FS_CONTROL_DIR)) != 0) {
 		r->b = &c->single;
 		r->rest = name;
