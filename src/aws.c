@@ -965,7 +965,7 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct aws_res
 	stats_add(svcname, req->op, STATS_ERRORS, 1);
 	strip_nl(resp->message);
 	msg = req->sensitive ? "(message not logged: the request held a secret)" : resp->message;
-	if (req->quiet_errors && !why)
+	if ((req->quiet_errors && !why) || req->background)
 		log_debug("%s %s %s: %s: %s (HTTP %ld, request id %s)", svcname, req->op, path,
 			  resp->code, msg, resp->status,
 			  resp->request_id[0] ? resp->request_id : "-");
@@ -974,7 +974,7 @@ int aws_call(struct aws_client *c, const struct aws_request *req, struct aws_res
 			  path, resp->code, msg, resp->status,
 			  resp->request_id[0] ? resp->request_id : "-", why ? "; gave up: " : "",
 			  why ? why : "");
-	resp->logged = !req->quiet_errors || why;
+	resp->logged = (!req->quiet_errors || why) && !req->background;
 	return rc;
 }
 

@@ -88,6 +88,8 @@ struct aws_request {
 	http_sink_fn sink;          /* stream the body of a 2xx answer here */
 	void *sink_arg;
 	bool quiet_errors;          /* the caller logs (e.g. expected ENOENT) */
+	bool background;            /* nobody waits for it (read-ahead): even a
+				     * failure after every retry is a debug line */
 	bool sensitive;             /* the body holds a secret (a parameter value):
 				     * error messages, which may echo the input,
 				     * are left out of log lines */

@@ -12,9 +12,12 @@
  * StringList values are kept in the cache's memory for the ssm TTL, each
  * good only while the snapshot names the version it belongs to; an open
  * that finds none fetches its value with up to 9 of the nearest in its folder
- * (one GetParameters). SecureString values are never kept: an open file
- * holds its value until it is closed, and every copy of a value that
- * arrived is wiped before it is freed. A listing is never run twice at once:
+ * (one GetParameters). A reader walking a folder is read ahead: a few more
+ * batches are fetched by background workers, no name by two batches at
+ * once (an open that wants one in flight waits for it). SecureString values
+ * are never kept nor read ahead: an open file holds its value until it is
+ * closed, and every copy of a value that arrived is wiped before it is
+ * freed. A listing is never run twice at once:
  * callers that arrive while one is in flight wait for it and take its
  * result.
  */
@@ -28,6 +31,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "http.h"
 #include "json.h"
 #include "log.h"
 #include "paginate.h"
@@ -48,6 +52,14 @@
 #define SSM_JOURNAL_SLACK_MS 2000u     /* a listing that started this soon after a
 					* change may not show it yet */
 #define SSM_MIN_DIR_MS 1000u          /* shortest life of a folder mkdir made */
+/* GetParameters takes at most 10 names ("Names: Maximum number of 10
+ * items", SSM API reference). */
+#define SSM_BATCH_MAX 10u
+/* Read-ahead of a folder being walked (see "read-ahead" below). */
+#define SSM_AHEAD_BATCHES 3u          /* batches fetched ahead of the reader */
+#define SSM_AHEAD_THREADS 4u          /* read-ahead requests at once, mount-wide */
+#define SSM_AHEAD_MARKS (SSM_AHEAD_BATCHES + 1u)
+#define SSM_FLIGHT_WAIT_S 30          /* longest an open waits for a batch in flight */
 #define SSM_LOG_ROOT "/ssm"
 
 enum ssm_type { SSM_STRING = 0, SSM_STRINGLIST, SSM_SECURE };
@@ -117,6 +129,21 @@ struct ssm {
 	size_t njournal;
 	bool warned_skipped;        /* protected by lock */
 	bool no_batch;              /* protected by lock: GetParameters was refused */
+
+	/* Values being fetched, and read-ahead (see "read-ahead"). */
+	struct ssm_flight *flights; /* protected by lock: batches in flight or queued */
+	unsigned ahead_jobs;        /* protected by lock: read-ahead batches of flights */
+	pthread_cond_t fetched;     /* a batch left flights (with lock; CLOCK_MONOTONIC) */
+	pthread_cond_t work;        /* read-ahead queued, or stopping (with lock) */
+	pthread_t workers[SSM_AHEAD_THREADS]; /* protected by lock, started lazily */
+	unsigned nworkers, idle;    /* protected by lock */
+	bool stopping;              /* protected by lock: destroy has begun */
+	char *walk_dir;             /* protected by lock: folder of the last batch
+				     * ("a/b/", "" for ssm/ itself), or NULL */
+	char *walk_end;             /* protected by lock: the last key in it that
+				     * batch or read-ahead asked for */
+	char *marks[SSM_AHEAD_MARKS]; /* protected by lock: first keys of read-ahead
+				       * batches, not opened yet */
 };
 
 /* A path below ssm/, split: key, and the selector after '@' when there is one. */
@@ -825,6 +852,7 @@ static void journal_apply(struct ssm *s, struct ssm_table *t, uint64_t started_m
 
 #define CALL_QUIET 1u     /* the caller handles the error (no error line) */
 #define CALL_SECRET 2u    /* the body holds a value: wipe it, log no message */
+#define CALL_AHEAD 4u     /* read-ahead: every failure is a debug line */
 
 /* What an error answer said, for callers that log it themselves. */
 struct ssm_err {
@@ -871,6 +899,7 @@ static int ssm_call(struct ssm *s, const char *op, const json_t *body, const cha
 		.path = path,
 		.max_response = SSM_MAX_RESPONSE,
 		.quiet_errors = (flags & CALL_QUIET) != 0,
+		.background = (flags & CALL_AHEAD) != 0,
 		.sensitive = (flags & CALL_SECRET) != 0,
 	};
 	rc = aws_call(s->client, &req, &resp);
@@ -886,13 +915,16 @@ static int ssm_call(struct ssm *s, const char *op, const json_t *body, const cha
 		const char *data = resp.http.body.data ? resp.http.body.data : "{}";
 		size_t dlen = resp.http.body.len ? resp.http.body.len : 2;
 
+		int lvl = flags & CALL_AHEAD ? LOG_LVL_DEBUG : LOG_LVL_ERROR;
+
 		rc = jsonx_parse(data, dlen, SSM_MAX_RESPONSE, out);
 		if (rc) {
-			log_error("ssm %s %s: malformed JSON answer (%s)", op, path, strerror(-rc));
+			log_msg(lvl, "ssm %s %s: malformed JSON answer (%s)", op, path,
+				strerror(-rc));
 			rc = rc == -ENOMEM ? -ENOMEM : -EIO;
 		} else if (aws_json_shape_error(*out)) {
-			log_error("ssm %s %s: malformed JSON answer (%s of the wrong type)", op, path,
-				  aws_json_shape_error(*out));
+			log_msg(lvl, "ssm %s %s: malformed JSON answer (%s of the wrong type)", op,
+				path, aws_json_shape_error(*out));
 			json_decref(*out);
 			*out = NULL;
 			rc = -EIO;
@@ -1541,9 +1573,6 @@ struct ssm_kept {
 	double modified;
 };
 
-/* GetParameters takes at most 10 names ("Names: Maximum number of 10
- * items", SSM API reference). */
-#define SSM_BATCH_MAX 10u
 /* Siblings looked at each way to fill one batch (some may be kept
  * already): bounds the work done under the backend's lock. */
 #define SSM_BATCH_SCAN 64u
@@ -1606,17 +1635,6 @@ static void kept_put(struct ssm *s, const char *key, long long version, double m
 	free(path);
 }
 
-/* key changed or went through the mount: its kept value is no more. */
-static void kept_forget(struct ssm *s, const char *key)
-{
-	char *path;
-
-	if (s->cfg->cache && (path = log_path(key))) {
-		cache_forget(s->cfg->cache, AWS_SVC_SSM, CACHE_VALUE, path);
-		free(path);
-	}
-}
-
 /* Under lock: what a value fetched now says of its parameter. The
  * listing may be older than the answer. */
 static void snapshot_learn(struct ssm *s, const char *key, const struct ssm_param *meta,
@@ -1651,21 +1669,6 @@ static size_t next_child(const struct ssm_table *t, size_t i, const char *prefix
 	return t->n;
 }
 
-struct batch {
-	char *names[SSM_BATCH_MAX]; /* [0] the value being opened */
-	char *keys[SSM_BATCH_MAX];
-	size_t n;
-};
-
-static void batch_free(struct batch *b)
-{
-	for (size_t i = 0; i < b->n; i++) {
-		free(b->names[i]);
-		free(b->keys[i]);
-	}
-	b->n = 0;
-}
-
 /* Under lock: the last direct child of the folder prefix[0..plen) at index
  * i or before, SIZE_MAX when there is none (next_child walking back). */
 static size_t prev_child(const struct ssm_table *t, size_t i, const char *prefix, size_t plen)
@@ -1687,24 +1690,489 @@ static size_t prev_child(const struct ssm_table *t, size_t i, const char *prefix
 	return SIZE_MAX;
 }
 
+struct batch {
+	char *names[SSM_BATCH_MAX]; /* an open's batch: [0] the value being opened */
+	char *keys[SSM_BATCH_MAX];
+	size_t n;
+};
+
+static void batch_free(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->names[i]);
+		free(b->keys[i]);
+	}
+	b->n = 0;
+}
+
 /*
- * The neighbours worth fetching with f's value: String and StringList
- * parameters of the same folder not kept already, the nearest after f's
- * in the snapshot's order first (the order readdir, and so grep -r or a
- * shell glob, walks them), then the nearest before it (a reader walking
- * the other way). The cache is asked under s->lock: it never calls back
- * into a backend. 0, 1 when f's value is not to be batched (unknown, or a
- * SecureString), or -ENOMEM.
+ * A batch being fetched (or, read-ahead, queued to be). While it is in
+ * s->flights its keys are "in flight": no other batch asks for them, and
+ * an open that wants one waits for it (s->fetched) and then takes the kept
+ * value. A write or removal through the mount marks its key stale: what
+ * the batch brings for it is then not kept (nor learnt), however late the
+ * answer comes.
  */
-static int batch_plan(struct ssm *s, const struct ssm_file *f, struct batch *b)
+struct ssm_flight {
+	struct ssm_flight *next;
+	struct batch b;
+	bool stale[SSM_BATCH_MAX];
+	bool ahead;  /* read-ahead: a worker's, counted in ahead_jobs, heap */
+	bool queued; /* read-ahead not started yet */
+};
+
+/* Under lock: is key in a batch in flight? */
+static bool flight_has(const struct ssm *s, const char *key)
+{
+	for (const struct ssm_flight *fl = s->flights; fl; fl = fl->next)
+		for (size_t i = 0; i < fl->b.n; i++)
+			if (strcmp(fl->b.keys[i], key) == 0)
+				return true;
+	return false;
+}
+
+/* Under lock: fl joins the tail of flights (queued read-ahead runs in
+ * the order it was planned). */
+static void flight_add(struct ssm *s, struct ssm_flight *fl)
+{
+	struct ssm_flight **pp = &s->flights;
+
+	while (*pp)
+		pp = &(*pp)->next;
+	fl->next = NULL;
+	*pp = fl;
+	if (fl->ahead)
+		s->ahead_jobs++;
+}
+
+/* Under lock: fl is done; whoever waits for one of its keys looks again. */
+static void flight_remove(struct ssm *s, struct ssm_flight *fl)
+{
+	for (struct ssm_flight **pp = &s->flights; *pp; pp = &(*pp)->next)
+		if (*pp == fl) {
+			*pp = fl->next;
+			if (fl->ahead)
+				s->ahead_jobs--;
+			break;
+		}
+	fl->next = NULL;
+	pthread_cond_broadcast(&s->fetched);
+}
+
+static void flight_free(struct ssm_flight *fl)
+{
+	if (fl) {
+		batch_free(&fl->b);
+		free(fl);
+	}
+}
+
+/* Wait (bounded) until no batch in flight holds key. */
+static void flight_wait(struct ssm *s, const char *key)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += SSM_FLIGHT_WAIT_S;
+	pthread_mutex_lock(&s->lock);
+	while (flight_has(s, key))
+		if (pthread_cond_timedwait(&s->fetched, &s->lock, &until) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* key changed or went through the mount: its kept value is no more, and
+ * a batch in flight must not bring an older one back. */
+static void kept_forget(struct ssm *s, const char *key)
+{
+	char *path = log_path(key);
+
+	pthread_mutex_lock(&s->lock);
+	for (struct ssm_flight *fl = s->flights; fl; fl = fl->next)
+		for (size_t i = 0; i < fl->b.n; i++)
+			if (strcmp(fl->b.keys[i], key) == 0)
+				fl->stale[i] = true;
+	if (s->cfg->cache && path)
+		cache_forget(s->cfg->cache, AWS_SVC_SSM, CACHE_VALUE, path);
+	pthread_mutex_unlock(&s->lock);
+	free(path);
+}
+
+/*
+ * Under lock: add to b the String and StringList direct children of the
+ * folder prefix[0..plen) from index i on (back: walking back), neither
+ * kept nor in flight, until b is full or SSM_BATCH_SCAN were looked at.
+ * *last: the index of the last one looked at (SIZE_MAX: none). The cache
+ * is asked under s->lock: it never calls back into a backend. 0 or
+ * -ENOMEM (b holds what was added).
+ */
+static int plan_scan(struct ssm *s, size_t i, const char *prefix, size_t plen, bool back,
+		     struct batch *b, size_t *last)
 {
 	const struct ssm_table *t = &s->snap;
-	const struct ssm_param *p;
-	const char *slash = strrchr(f->key, '/');
-	size_t plen = slash ? (size_t)(slash - f->key) + 1 : 0, at, i;
+	size_t looked = 0;
+
+	*last = SIZE_MAX;
+	while (i < t->n && b->n < SSM_BATCH_MAX && looked++ < SSM_BATCH_SCAN) {
+		const struct ssm_param *q = &t->v[i];
+
+		*last = i;
+		if (q->type != SSM_SECURE && !flight_has(s, q->key) &&
+		    !kept_get(s, q->key, q->version, q->modified, NULL, NULL)) {
+			b->names[b->n] = strdup(q->name);
+			b->keys[b->n] = strdup(q->key);
+			b->n++;
+			if (!b->names[b->n - 1] || !b->keys[b->n - 1])
+				return -ENOMEM;
+		}
+		if (back)
+			i = i ? prev_child(t, i - 1, prefix, plen) : SIZE_MAX;
+		else
+			i = next_child(t, i + 1, prefix, plen);
+	}
+	return 0;
+}
+
+/* ----------------------------------------------------------- read-ahead */
+
+/*
+ * A reader that opens, in one folder, a value past the last one the
+ * previous batch of that folder asked for is walking it (grep -r, a shell
+ * glob): its batch is then followed by up to SSM_AHEAD_BATCHES more, of
+ * the next String/StringList values in snapshot order, fetched in the
+ * background by up to SSM_AHEAD_THREADS worker threads (started at the
+ * first need, joined by ssm_destroy). The first key of each such batch is
+ * a mark: when the reader opens it, one more batch is planned, so the
+ * window moves with the reader. A single cat, or a reader going back,
+ * starts nothing. Read-ahead failures are logged at debug level only: the
+ * value is then fetched when it is opened, as without read-ahead.
+ */
+static void *ahead_main(void *arg);
+
+/* Under lock: the walk moves to folder dir[0..dlen) (its marks are
+ * forgotten), or, same folder, its end moves to end when that is later. */
+static void walk_note(struct ssm *s, const char *dir, size_t dlen, const char *end)
+{
+	char *e;
+
+	if (s->walk_dir && strlen(s->walk_dir) == dlen && strncmp(s->walk_dir, dir, dlen) == 0) {
+		if (strcmp(end, s->walk_end) <= 0)
+			return;
+		if ((e = strdup(end))) {
+			free(s->walk_end);
+			s->walk_end = e;
+		}
+		return;
+	}
+	free(s->walk_dir);
+	free(s->walk_end);
+	s->walk_dir = strndup(dir, dlen);
+	s->walk_end = strdup(end);
+	for (size_t i = 0; i < SSM_AHEAD_MARKS; i++) {
+		free(s->marks[i]);
+		s->marks[i] = NULL;
+	}
+	if (!s->walk_dir || !s->walk_end) {
+		free(s->walk_dir);
+		free(s->walk_end);
+		s->walk_dir = s->walk_end = NULL;
+	}
+}
+
+/* Under lock: remember key as a mark (the oldest gives way when full). */
+static void mark_add(struct ssm *s, const char *key)
+{
+	char *m = strdup(key);
+	size_t i;
+
+	if (!m)
+		return;
+	for (i = 0; i < SSM_AHEAD_MARKS && s->marks[i]; i++)
+		;
+	if (i == SSM_AHEAD_MARKS) {
+		free(s->marks[0]);
+		memmove(s->marks, s->marks + 1, (SSM_AHEAD_MARKS - 1) * sizeof(s->marks[0]));
+		i = SSM_AHEAD_MARKS - 1;
+	}
+	s->marks[i] = m;
+}
+
+/* Under lock: a worker for each queued batch (up to the cap). */
+static void ahead_kick(struct ssm *s)
+{
+	unsigned queued = 0;
+
+	for (const struct ssm_flight *fl = s->flights; fl; fl = fl->next)
+		queued += fl->queued;
+	if (queued > s->idle && s->nworkers < SSM_AHEAD_THREADS &&
+	    pthread_create(&s->workers[s->nworkers], NULL, ahead_main, s) == 0)
+		s->nworkers++;
+	pthread_cond_broadcast(&s->work);
+}
+
+/*
+ * Under lock: plan up to want read-ahead batches after walk_end in
+ * walk_dir and queue them, within the mount-wide cap. Out of memory, or
+ * no more values to fetch, simply plans fewer.
+ */
+static void ahead_plan(struct ssm *s, unsigned want)
+{
+	const struct ssm_table *t = &s->snap;
+
+	while (want-- && s->walk_dir && !s->stopping && !s->no_batch && values_kept(s) &&
+	       s->ahead_jobs < SSM_AHEAD_THREADS) {
+		size_t plen = strlen(s->walk_dir), i, last;
+		struct ssm_flight *fl;
+		char *end;
+
+		i = lower_bound(t, s->walk_end, strlen(s->walk_end), 0);
+		if (i < t->n && strcmp(t->v[i].key, s->walk_end) == 0)
+			i++;
+		i = next_child(t, i, s->walk_dir, plen);
+		if (i >= t->n || !(fl = calloc(1, sizeof(*fl))))
+			return;
+		if (plan_scan(s, i, s->walk_dir, plen, false, &fl->b, &last) || last == SIZE_MAX ||
+		    !(end = strdup(t->v[last].key))) {
+			flight_free(fl);
+			return;
+		}
+		free(s->walk_end);
+		s->walk_end = end;
+		if (fl->b.n == 0) {
+			flight_free(fl); /* all kept or in flight: look further */
+			continue;
+		}
+		fl->ahead = fl->queued = true;
+		flight_add(s, fl);
+		mark_add(s, fl->b.keys[0]);
+		ahead_kick(s);
+	}
+}
+
+/* key was opened from a kept value: when it is a mark, move the window. */
+static void ahead_reached(struct ssm *s, const char *key)
+{
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < SSM_AHEAD_MARKS; i++)
+		if (s->marks[i] && strcmp(s->marks[i], key) == 0) {
+			free(s->marks[i]);
+			s->marks[i] = NULL;
+			ahead_plan(s, 1);
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Send one GetParameters (WithDecryption: a value listed as a String may
+ * have become a SecureString since) for b. flags: 0, or CALL_AHEAD
+ * (every failure a debug line). *ans: caller frees. 0 or a negative
+ * errno, logged only when err->logged says so. */
+static int batch_send(struct ssm *s, const struct batch *b, const char *path, unsigned flags,
+		      struct ssm_err *err, json_t **ans)
+{
+	json_t *body, *names;
+	size_t i;
+	int rc;
+
+	*ans = NULL;
+	body = json_pack("{s:[], s:b}", "Names", "WithDecryption", 1);
+	names = body ? json_object_get(body, "Names") : NULL;
+	for (i = 0; names && i < b->n; i++)
+		if (json_array_append_new(names, json_string(b->names[i])))
+			break;
+	if (!names || i < b->n) {
+		json_decref(body);
+		return -ENOMEM;
+	}
+	memset(err, 0, sizeof(*err));
+	rc = ssm_call(s, "GetParameters", body, path, CALL_QUIET | CALL_SECRET | flags, ans, err);
+	json_decref(body);
+	return rc;
+}
+
+/*
+ * Keep what a GetParameters answer brought for fl's keys (String and
+ * StringList values only, and none of a stale key) and let the snapshot
+ * learn from it; then fl leaves flights. With f (fl->b.keys[0] is f's),
+ * f's value goes into f too: 0 when it did, -ENOENT / -EIO (logged) when
+ * the answer lacks it, -ENOMEM. A neighbour that is gone
+ * (InvalidParameters) or odd costs nothing but its own later fetch.
+ */
+static int batch_take(struct ssm *s, struct ssm_flight *fl, json_t *ans, struct ssm_file *f,
+		      const struct ssm_err *err)
+{
+	const struct batch *b = &fl->b;
+	json_t *arr = jsonx_array(ans, "Parameters"), *p;
+	bool found = false;
+	size_t i;
 	int rc = 0;
 
-	memset(b, 0, sizeof(*b));
+	json_array_foreach(arr, i, p) {
+		json_t *v = json_object_get(p, "Value");
+		const char *name = jsonx_str(p, "Name");
+		struct ssm_param meta;
+		char *key = NULL;
+		size_t len, j;
+
+		if (!json_is_string(v) || !name || ssm_key_of_name(name, &key)) {
+			json_wipe_string(v);
+			continue;
+		}
+		for (j = 0; j < b->n && strcmp(b->keys[j], key) != 0; j++)
+			;
+		free(key);
+		len = json_string_length(v);
+		if (j == b->n || ((!f || j > 0) && len > SSM_ADVANCED_MAX_VALUE)) {
+			json_wipe_string(v);
+			continue;
+		}
+		if (param_from_json(p, NULL, NULL, &meta)) {
+			rc = f && j == 0 ? -ENOMEM : rc;
+		} else if (len > SSM_ADVANCED_MAX_VALUE) {
+			log_error("ssm GetParameters %s: value of %zu bytes, more than SSM allows",
+				  f->logpath, len);
+			rc = -EIO;
+		} else {
+			if (f && j == 0) {
+				memcpy(f->data, json_string_value(v), len);
+				f->len = len;
+				f->loaded = found = true;
+			}
+			pthread_mutex_lock(&s->lock);
+			if (!fl->stale[j]) {
+				snapshot_learn(s, b->keys[j], &meta, len);
+				if (meta.type != SSM_SECURE)
+					kept_put(s, b->keys[j], meta.version, meta.modified,
+						 json_string_value(v), len);
+			}
+			pthread_mutex_unlock(&s->lock);
+		}
+		param_free(&meta);
+		json_wipe_string(v);
+	}
+	pthread_mutex_lock(&s->lock);
+	flight_remove(s, fl);
+	pthread_mutex_unlock(&s->lock);
+	if (f && !rc && !found) {
+		json_t *gone = jsonx_array(ans, "InvalidParameters");
+		bool invalid = false;
+
+		json_array_foreach(gone, i, p)
+			invalid = invalid || (json_is_string(p) &&
+					      strcmp(json_string_value(p), b->names[0]) == 0);
+		if (invalid) {
+			log_error("ssm GetParameters %s: ParameterNotFound (request id %s)",
+				  f->logpath, err->request_id);
+			rc = -ENOENT;
+		} else {
+			log_error("ssm GetParameters %s: answer without a value", f->logpath);
+			rc = -EIO;
+		}
+	}
+	return rc;
+}
+
+/* A worker: run queued read-ahead batches until destroy. */
+static void *ahead_main(void *arg)
+{
+	struct ssm *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping) {
+		struct ssm_flight *fl;
+		struct ssm_err err;
+		json_t *ans = NULL;
+		char *path;
+		int rc;
+
+		for (fl = s->flights; fl && !fl->queued; fl = fl->next)
+			;
+		if (!fl) {
+			s->idle++;
+			pthread_cond_wait(&s->work, &s->lock);
+			s->idle--;
+			continue;
+		}
+		fl->queued = false;
+		if (s->no_batch) {
+			flight_remove(s, fl);
+			flight_free(fl);
+			continue;
+		}
+		pthread_mutex_unlock(&s->lock);
+		path = log_path(fl->b.keys[0]);
+		rc = path ? batch_send(s, &fl->b, path, CALL_AHEAD, &err, &ans) : -ENOMEM;
+		if (rc) {
+			log_debug("ssm GetParameters %s: read-ahead of %zu values: %s (HTTP %ld, "
+				  "request id %s): %s; they are fetched when opened",
+				  path ? path : SSM_LOG_ROOT, fl->b.n, rc == -ENOMEM ? "-" : err.code,
+				  rc == -ENOMEM ? 0L : err.status, rc == -ENOMEM ? "-" : err.request_id,
+				  strerror(-rc));
+			pthread_mutex_lock(&s->lock);
+			flight_remove(s, fl);
+			pthread_mutex_unlock(&s->lock);
+		} else {
+			batch_take(s, fl, ans, NULL, &err);
+		}
+		json_decref(ans);
+		free(path);
+		flight_free(fl);
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	http_thread_cleanup();
+	return NULL;
+}
+
+/* Stop read-ahead: queued batches are dropped, running ones finish (their
+ * requests are bounded by the retry core), the workers are joined. */
+static void ahead_stop(struct ssm *s)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	for (struct ssm_flight **pp = &s->flights; *pp;) {
+		struct ssm_flight *fl = *pp;
+
+		if (fl->queued) {
+			flight_remove(s, fl);
+			flight_free(fl);
+		} else {
+			pp = &fl->next;
+		}
+	}
+	pthread_cond_broadcast(&s->work);
+	n = s->nworkers;
+	pthread_mutex_unlock(&s->lock);
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(s->workers[i], NULL);
+}
+
+/* ------------------------------------------------------------- batches */
+
+/*
+ * The neighbours worth fetching with f's value: String and StringList
+ * parameters of the same folder neither kept already nor in flight, the
+ * nearest after f's in the snapshot's order first (the order readdir, and
+ * so grep -r or a shell glob, walks them), then the nearest before it (a
+ * reader walking the other way). On success fl is in flights (the caller
+ * takes it out with batch_take or flight_remove), and read-ahead may have
+ * been planned (a walk). 0; 1 when f's value is not to be batched
+ * (unknown, or a SecureString, or GetParameters refused); 2 when it is in
+ * flight or kept already (look again); -ENOMEM.
+ */
+static int batch_plan(struct ssm *s, const struct ssm_file *f, struct ssm_flight *fl)
+{
+	const struct ssm_table *t = &s->snap;
+	struct batch *b = &fl->b;
+	const struct ssm_param *p;
+	const char *slash = strrchr(f->key, '/');
+	size_t plen = slash ? (size_t)(slash - f->key) + 1 : 0, at, i, last;
+	bool walk;
+	int rc = 0;
+
+	memset(fl, 0, sizeof(*fl));
 	b->names[0] = strdup(f->name);
 	b->keys[0] = strdup(f->key);
 	b->n = 1;
@@ -1719,73 +2187,57 @@ static int batch_plan(struct ssm *s, const struct ssm_file *f, struct batch *b)
 		batch_free(b);
 		return 1;
 	}
-	at = (size_t)(p - t->v);
-	for (int pass = 0; pass < 2 && !rc && b->n < SSM_BATCH_MAX; pass++) {
-		size_t looked = 0;
-
-		if (pass)
-			i = at ? prev_child(t, at - 1, f->key, plen) : SIZE_MAX;
-		else
-			i = next_child(t, at + 1, f->key, plen);
-		while (i < t->n && b->n < SSM_BATCH_MAX && looked++ < SSM_BATCH_SCAN) {
-			const struct ssm_param *q = &t->v[i];
-
-			if (q->type != SSM_SECURE &&
-			    !kept_get(s, q->key, q->version, q->modified, NULL, NULL)) {
-				b->names[b->n] = strdup(q->name);
-				b->keys[b->n] = strdup(q->key);
-				b->n++;
-				if (!b->names[b->n - 1] || !b->keys[b->n - 1]) {
-					rc = -ENOMEM;
-					break;
-				}
-			}
-			if (pass)
-				i = i ? prev_child(t, i - 1, f->key, plen) : SIZE_MAX;
-			else
-				i = next_child(t, i + 1, f->key, plen);
-		}
-	}
-	pthread_mutex_unlock(&s->lock);
-	if (rc)
+	/* Asked for, or brought, since the caller looked. */
+	if (flight_has(s, f->key) || kept_get(s, f->key, p->version, p->modified, NULL, NULL)) {
+		pthread_mutex_unlock(&s->lock);
 		batch_free(b);
-	return rc;
+		return 2;
+	}
+	at = (size_t)(p - t->v);
+	rc = plan_scan(s, next_child(t, at + 1, f->key, plen), f->key, plen, false, b, &last);
+	if (!rc && b->n < SSM_BATCH_MAX)
+		rc = plan_scan(s, at ? prev_child(t, at - 1, f->key, plen) : SIZE_MAX, f->key,
+			       plen, true, b, &last);
+	if (rc) {
+		pthread_mutex_unlock(&s->lock);
+		batch_free(b);
+		return rc;
+	}
+	flight_add(s, fl);
+	walk = s->walk_dir && strlen(s->walk_dir) == plen &&
+	       strncmp(s->walk_dir, f->key, plen) == 0 && strcmp(f->key, s->walk_end) > 0;
+	for (i = 0, last = 0; i < b->n; i++)
+		if (strcmp(b->keys[i], b->keys[last]) > 0)
+			last = i;
+	walk_note(s, f->key, plen, b->keys[last]);
+	if (walk)
+		ahead_plan(s, SSM_AHEAD_BATCHES);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }
 
 /*
- * Fetch f's value and up to 9 neighbours' with one GetParameters
- * (WithDecryption: a neighbour listed as a String may have become a
- * SecureString since; such a value is wiped, never kept). Called with
- * f->lock held. 0, 1 when the single GetParameter should be used instead
- * (not batched, or GetParameters refused), or a negative errno with its
- * log line written. A neighbour that is gone (InvalidParameters) or odd
- * costs nothing but its own later fetch.
+ * Fetch f's value and up to 9 neighbours' with one GetParameters (a
+ * neighbour listed as a String may have become a SecureString since; such
+ * a value is wiped, never kept). Called with f->lock held. 0; 1 when the
+ * single GetParameter should be used instead (not batched, or
+ * GetParameters refused); 2 when another batch holds f's value (waited
+ * for: look for the kept value again); or a negative errno with its log
+ * line written.
  */
 static int file_load_batch(struct ssm *s, struct ssm_file *f)
 {
-	struct batch b;
+	struct ssm_flight fl;
 	struct ssm_err err;
-	json_t *body = NULL, *names, *ans = NULL, *arr, *p;
-	bool found = false;
-	size_t i;
+	json_t *ans = NULL;
 	int rc;
 
-	rc = batch_plan(s, f, &b);
+	rc = batch_plan(s, f, &fl);
+	if (rc == 2)
+		flight_wait(s, f->key);
 	if (rc)
 		return rc;
-	body = json_pack("{s:[], s:b}", "Names", "WithDecryption", 1);
-	names = body ? json_object_get(body, "Names") : NULL;
-	for (i = 0; names && i < b.n; i++)
-		if (json_array_append_new(names, json_string(b.names[i])))
-			break;
-	if (!names || i < b.n) {
-		json_decref(body);
-		batch_free(&b);
-		return -ENOMEM;
-	}
-	memset(&err, 0, sizeof(err));
-	rc = ssm_call(s, "GetParameters", body, f->logpath, CALL_QUIET | CALL_SECRET, &ans, &err);
-	json_decref(body);
+	rc = batch_send(s, &fl.b, f->logpath, 0, &err, &ans);
 	if (rc == -EACCES || rc == -EINVAL) {
 		/* A policy that allows GetParameter only, or a neighbour's name
 		 * AWS refuses: one value at a time from now on (logged once). */
@@ -1794,79 +2246,27 @@ static int file_load_batch(struct ssm *s, struct ssm_file *f)
 			log_info("ssm GetParameters %s: %s (request id %s): values are fetched one "
 				 "at a time from now on", f->logpath, err.code, err.request_id);
 		s->no_batch = true;
+		flight_remove(s, &fl);
 		pthread_mutex_unlock(&s->lock);
-		batch_free(&b);
+		batch_free(&fl.b);
 		return 1;
 	}
 	if (rc) {
-		if (!err.logged)
+		if (rc == -ENOMEM)
+			log_error("ssm GetParameters %s: %s", f->logpath, strerror(-rc));
+		else if (!err.logged)
 			log_error("ssm GetParameters %s: %s (HTTP %ld, request id %s): %s",
 				  f->logpath, err.code[0] ? err.code : "-", err.status,
 				  err.request_id, strerror(-rc));
-		batch_free(&b);
+		pthread_mutex_lock(&s->lock);
+		flight_remove(s, &fl);
+		pthread_mutex_unlock(&s->lock);
+		batch_free(&fl.b);
 		return rc;
 	}
-	arr = jsonx_array(ans, "Parameters");
-	json_array_foreach(arr, i, p) {
-		json_t *v = json_object_get(p, "Value");
-		const char *name = jsonx_str(p, "Name");
-		struct ssm_param meta;
-		char *key = NULL;
-		size_t len, j;
-
-		if (!json_is_string(v) || !name || ssm_key_of_name(name, &key)) {
-			json_wipe_string(v);
-			continue;
-		}
-		for (j = 0; j < b.n && strcmp(b.keys[j], key) != 0; j++)
-			;
-		free(key);
-		len = json_string_length(v);
-		if (j == b.n || (j > 0 && len > SSM_ADVANCED_MAX_VALUE)) {
-			json_wipe_string(v);
-			continue;
-		}
-		if (param_from_json(p, NULL, NULL, &meta)) {
-			param_free(&meta);
-			rc = j == 0 ? -ENOMEM : rc;
-		} else if (j == 0 && len > SSM_ADVANCED_MAX_VALUE) {
-			log_error("ssm GetParameters %s: value of %zu bytes, more than SSM allows",
-				  f->logpath, len);
-			rc = -EIO;
-		} else {
-			if (j == 0) {
-				memcpy(f->data, json_string_value(v), len);
-				f->len = len;
-				f->loaded = found = true;
-			}
-			pthread_mutex_lock(&s->lock);
-			snapshot_learn(s, b.keys[j], &meta, len);
-			pthread_mutex_unlock(&s->lock);
-			if (meta.type != SSM_SECURE)
-				kept_put(s, b.keys[j], meta.version, meta.modified,
-					 json_string_value(v), len);
-		}
-		param_free(&meta);
-		json_wipe_string(v);
-	}
-	if (!rc && !found) {
-		json_t *gone = jsonx_array(ans, "InvalidParameters");
-		bool invalid = false;
-
-		json_array_foreach(gone, i, p)
-			invalid = invalid || (json_is_string(p) &&
-					      strcmp(json_string_value(p), b.names[0]) == 0);
-		if (invalid) {
-			log_error("ssm GetParameters %s: ParameterNotFound (request id %s)",
-				  f->logpath, err.request_id);
-			rc = -ENOENT;
-		} else {
-			log_error("ssm GetParameters %s: answer without a value", f->logpath);
-			rc = -EIO;
-		}
-	}
+	rc = batch_take(s, &fl, ans, f, &err);
 	json_decref(ans);
-	batch_free(&b);
+	batch_free(&fl.b);
 	return rc;
 }
 
@@ -1899,7 +2299,9 @@ static int file_load(struct ssm *s, struct ssm_file *f)
 	struct ssm_value v;
 	int rc;
 
-	if (!f->selector) {
+	/* Kept, else batched; a batch of another that holds it is waited for
+	 * (a few times at most), then it is fetched as if there were none. */
+	for (int round = 0; !f->selector && round < 3; round++) {
 		const struct ssm_param *p;
 		long long version = 0;
 		double modified = 0;
@@ -1915,13 +2317,16 @@ static int file_load(struct ssm *s, struct ssm_file *f)
 		pthread_mutex_unlock(&s->lock);
 		if (plain && kept_get(s, f->key, version, modified, f->data, &f->len)) {
 			f->loaded = true;
+			ahead_reached(s, f->key);
 			return 0;
 		}
-		if (plain && values_kept(s)) {
-			rc = file_load_batch(s, f);
-			if (rc <= 0)
-				return rc;
-		}
+		if (!plain || !values_kept(s))
+			break;
+		rc = file_load_batch(s, f);
+		if (rc <= 0)
+			return rc;
+		if (rc == 1)
+			break;
 	}
 	rc = get_value(s, f->name, f->selector, f->logpath, false, &v);
 	if (rc)
@@ -2742,6 +3147,11 @@ static void ssm_destroy(void *be)
 {
 	struct ssm *s = be;
 
+	ahead_stop(s);
+	free(s->walk_dir);
+	free(s->walk_end);
+	for (size_t i = 0; i < SSM_AHEAD_MARKS; i++)
+		free(s->marks[i]);
 	table_free(&s->snap);
 	for (size_t i = 0; i < s->ndirs; i++)
 		free(s->dirs[i].key);
@@ -2754,6 +3164,8 @@ static void ssm_destroy(void *be)
 	free(s->journal);
 	free(s->kms_key);
 	pthread_cond_destroy(&s->listed);
+	pthread_cond_destroy(&s->fetched);
+	pthread_cond_destroy(&s->work);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -2804,6 +3216,15 @@ int ssm_new(struct aws_client *client, const struct fs_config *cfg, const struct
 	}
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->listed, NULL);
+	pthread_cond_init(&s->work, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&s->fetched, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	out->ops = &ssm_ops;
 	out->be = s;
 	return 0;

@@ -22,13 +22,14 @@ import os
 import secrets
 import stat
 import subprocess
+import threading
 import time
 
 import pytest
 
 from faults import Faults
 from harness import error_lines
-from sigproxy import CannedResponse, error_response, new_request_id
+from sigproxy import CannedResponse, RawAnswer, Rewrite, error_response, new_request_id
 
 TYPES = ("String", "StringList", "SecureString")
 
@@ -344,7 +345,10 @@ def test_grep_r_reads_a_folder_ten_values_a_request(mount, proxy, boto):
     assert all(b["WithDecryption"] is True and 1 <= len(b["Names"]) <= 10 for b in batches)
     asked = [n for b in batches for n in b["Names"]]
     assert sorted(asked) == sorted(["/b/p%02d" % i for i in range(25)] + ["/b/sub/deeper"])
-    assert [len(b["Names"]) for b in batches] == [10, 10, 5, 1]
+    # p00.., then p10.. with p20..p24 read ahead beside it (those two are
+    # in flight together, in either order), then sub/deeper.
+    sizes = [len(b["Names"]) for b in batches]
+    assert (sizes[0], sorted(sizes[1:3]), sizes[3:]) == (10, [5, 10], [1]), sizes
     assert all(b["Name"] in ("/b/p07s", "/b/p19s") for b in bodies.of("GetParameter"))
     # What was read shows its size now (from the batch, not one by one).
     time.sleep(1.1)  # the kernel's attribute cache
@@ -355,6 +359,199 @@ def test_grep_r_reads_a_folder_ten_values_a_request(mount, proxy, boto):
     assert proxy.counts() == {("ssm", "GetParameter"): 2}, proxy.counts()
     assert proxy.rejected() == []
     assert error_lines(m.log()) == []
+
+
+# ---------------------------------------------------------------------------
+# read-ahead of a folder being walked
+# ---------------------------------------------------------------------------
+
+class Walk:
+    """A proxy hook: keeps every request body, holds each GetParameters
+    `delay` seconds before forwarding it (so that requests in flight at
+    once can be seen), counts the most held at once, and asks `fault`
+    (when set) for a fault to answer instead."""
+
+    def __init__(self, delay=0.2, fault=None):
+        self.delay = delay
+        self.fault = fault
+        self.lock = threading.Lock()
+        self.bodies = []
+        self.held = 0
+        self.most = 0
+
+    def __call__(self, info):
+        with self.lock:
+            self.bodies.append((info.op, info.body))
+        if info.op != "GetParameters":
+            return None
+        action = self.fault(json.loads(info.body)) if self.fault else None
+        if action is not None:
+            return action
+        with self.lock:
+            self.held += 1
+            self.most = max(self.most, self.held)
+        time.sleep(self.delay)
+        with self.lock:
+            self.held -= 1
+        return None
+
+    def of(self, op):
+        with self.lock:
+            return [json.loads(b) for o, b in self.bodies if o == op]
+
+
+def grep_values(m, folder):
+    """{name below folder: value} as grep -r '' shows them."""
+    d = m.join("ssm", folder)
+    out = run('grep -r "" "$1"', d).stdout.decode()
+    got = {}
+    for line in out.splitlines():
+        path, _, text = line.partition(":")
+        rel = os.path.relpath(path, d)
+        got[rel] = got[rel] + "\n" + text if rel in got else text
+    return got
+
+
+def test_walk_reads_ahead_in_parallel_each_name_once(mount, proxy, boto):
+    """grep -r over 60 Strings: every value right, each name in exactly one
+    GetParameters (6 of them, 10 names each), and several GetParameters in
+    flight at once (the folder is read ahead of grep)."""
+    want = {"p%02d" % i: "walked %d %s" % (i, "w" * (i * 13 % 90)) for i in range(60)}
+    for k, v in want.items():
+        boto.ssm.put_parameter(Name="/w/" + k, Value=v, Type="String")
+    m = mount("-o", "ssm_ttl=60")
+    os.listdir(m.join("ssm", "w"))
+    hook = Walk(delay=0.2)
+    proxy.fault_hook = hook
+    proxy.reset()
+
+    assert grep_values(m, "w") == want
+    batches = hook.of("GetParameters")
+    asked = [n for b in batches for n in b["Names"]]
+    assert sorted(asked) == ["/w/" + k for k in sorted(want)]  # each name once
+    assert [len(b["Names"]) for b in batches] == [10] * 6
+    assert all(b["WithDecryption"] is True for b in batches)
+    assert proxy.counts() == {("ssm", "GetParameters"): 6}, proxy.counts()
+    assert hook.most > 1, "no two GetParameters were ever in flight at once"
+    # Everything read is kept: a second walk asks for nothing.
+    proxy.reset()
+    assert grep_values(m, "w") == want
+    assert proxy.counts() == {}, proxy.counts()
+    assert proxy.rejected() == []
+    assert error_lines(m.log()) == []
+
+
+def test_single_cat_reads_nothing_ahead(mount, proxy, boto):
+    for i in range(40):
+        boto.ssm.put_parameter(Name="/one/p%02d" % i, Value="one %d" % i, Type="String")
+    m = mount("-o", "ssm_ttl=60")
+    os.listdir(m.join("ssm", "one"))
+    hook = Walk(delay=0)
+    proxy.fault_hook = hook
+    proxy.reset()
+    assert run('cat "$1"', m.join("ssm", "one", "p05")).stdout == b"one 5"
+    time.sleep(0.5)  # read-ahead, were there any, would have started by now
+    assert proxy.counts() == {("ssm", "GetParameters"): 1}, proxy.counts()
+    assert len(hook.of("GetParameters")[0]["Names"]) == 10
+    # Going back is no walk either: one more batch, nothing ahead.
+    assert run('cat "$1"', m.join("ssm", "one", "p00")).stdout == b"one 0"
+    time.sleep(0.5)
+    assert proxy.counts() == {("ssm", "GetParameters"): 2}, proxy.counts()
+    assert error_lines(m.log()) == []
+
+
+def test_write_during_a_walk_is_read_back(mount, proxy, boto):
+    """A value written through the mount while a read-ahead batch holding
+    it is in flight (its answer, with the old value, arrives after the
+    write) reads back as written, at once and later."""
+    for i in range(40):
+        boto.ssm.put_parameter(Name="/wr/p%02d" % i, Value="old %d" % i, Type="String")
+    m = mount("-o", "ssm_ttl=60")
+    d = m.join("ssm", "wr")
+    os.listdir(d)
+    held, release = threading.Event(), threading.Event()
+
+    def late(status, headers, body):
+        held.set()
+        release.wait(20)
+        return RawAnswer(status, headers, body)
+
+    def fault(body):
+        if "/wr/p35" in body["Names"] and not held.is_set():
+            return Rewrite(late)
+        return None
+
+    proxy.fault_hook = Walk(delay=0, fault=fault)
+    # p00's batch, then p10's: a walk; p20.. and p30.. are read ahead.
+    assert run('cat "$1" "$2"', os.path.join(d, "p00"), os.path.join(d, "p10")).stdout \
+        == b"old 0old 10"
+    try:
+        assert held.wait(10), "no read-ahead asked for p35"
+        run('printf "new value" > "$1"', os.path.join(d, "p35"))
+    finally:
+        release.set()
+    assert get(boto, "/wr/p35")["Value"] == "new value"
+    assert run('cat "$1"', os.path.join(d, "p35")).stdout == b"new value"
+    want = {"p%02d" % i: "old %d" % i for i in range(40)}
+    want["p35"] = "new value"
+    assert grep_values(m, "wr") == want
+    time.sleep(0.3)
+    assert run('cat "$1"', os.path.join(d, "p35")).stdout == b"new value"
+    assert error_lines(m.log()) == []
+
+
+def test_walk_fetches_secure_strings_alone(mount, proxy, boto):
+    want, secure = {}, []
+    for i in range(40):
+        k = "p%02d" % i
+        if i % 4 == 2:
+            want[k] = "secret %d" % i
+            secure.append("/ws/" + k)
+            boto.ssm.put_parameter(Name="/ws/" + k, Value=want[k], Type="SecureString")
+        else:
+            want[k] = "plain %d" % i
+            boto.ssm.put_parameter(Name="/ws/" + k, Value=want[k], Type="String")
+    m = mount("-o", "ssm_ttl=60")
+    os.listdir(m.join("ssm", "ws"))
+    hook = Walk(delay=0.05)
+    proxy.fault_hook = hook
+    proxy.reset()
+    assert grep_values(m, "ws") == want
+    asked = [n for b in hook.of("GetParameters") for n in b["Names"]]
+    assert sorted(asked) == sorted("/ws/" + k for k in want if "/ws/" + k not in secure)
+    assert sorted(b["Name"] for b in hook.of("GetParameter")) == sorted(secure)
+    assert proxy.count("ssm", "GetParameters") == 3
+    assert error_lines(m.log()) == []
+
+
+def test_read_ahead_failures_leave_values_right(mount, proxy, boto):
+    """Read-ahead batches that fail (500s, throttles, past -o retries=2)
+    are quiet: each value is fetched when opened, right, and kept."""
+    want = {"p%02d" % i: "f %d" % i for i in range(60)}
+    for k, v in want.items():
+        boto.ssm.put_parameter(Name="/wf/" + k, Value=v, Type="String")
+    m = mount("-o", "ssm_ttl=60,retries=2")
+    os.listdir(m.join("ssm", "wf"))
+    failed = {"/wf/p25": 0, "/wf/p45": 0}
+
+    def fault(body):
+        for name in failed:
+            if name in body["Names"] and failed[name] < 2:
+                failed[name] += 1
+                if name == "/wf/p25":
+                    return canned("InternalServerError", "read-ahead fault", 500)
+                return canned("ThrottlingException", "Rate exceeded")
+        return None
+
+    hook = Walk(delay=0.05, fault=fault)
+    proxy.fault_hook = hook
+    proxy.reset()
+    assert grep_values(m, "wf") == want
+    assert failed == {"/wf/p25": 2, "/wf/p45": 2}
+    assert error_lines(m.log()) == []
+    proxy.reset()
+    assert grep_values(m, "wf") == want
+    assert proxy.counts() == {}, proxy.counts()
 
 
 def test_kept_values_change_after_the_ttl_or_an_invalidation(mount, proxy, boto):

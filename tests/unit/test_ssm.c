@@ -882,6 +882,54 @@ static void test_batched_and_kept_values(void **state)
 	assert_string_equal(buf, "fresh");
 }
 
+/* A folder read file by file in order is read ahead: past the first
+ * batch, the next ones are asked for before they are opened, each name
+ * once; a single cat elsewhere asks for its batch only. */
+static void test_walk_read_ahead(void **state)
+{
+	struct fixture *f = *state;
+	struct names n;
+	char path[64], want[64], buf[128];
+	int names = 0;
+
+	for (int i = 0; i < 45; i++) {
+		snprintf(path, sizeof(path), "/walk/p%02d", i);
+		snprintf(want, sizeof(want), "walked %d", i);
+		add(f, path, "String", want);
+	}
+	for (int i = 0; i < 30; i++) {
+		snprintf(path, sizeof(path), "/still/p%02d", i);
+		add(f, path, "String", "still");
+	}
+	assert_int_equal(ls(f, "walk", &n), 0);
+	assert_int_equal(n.n, 45);
+	assert_int_equal(cat(f, "still/p03", buf, sizeof(buf)), 5);
+	assert_int_equal(count(f, "GetParameters"), 1);
+	for (int i = 0; i < 45; i++) {
+		snprintf(path, sizeof(path), "walk/p%02d", i);
+		snprintf(want, sizeof(want), "walked %d", i);
+		assert_int_equal(cat(f, path, buf, sizeof(buf)), (int)strlen(want));
+		assert_string_equal(buf, want);
+	}
+	/* p00.., p10.. (a walk), and p20.., p30.., p40..p44 ahead of it. */
+	assert_int_equal(count(f, "GetParameters"), 6);
+	assert_int_equal(count(f, "GetParameter"), 0);
+	for (int i = 0; i < 45; i++) {
+		int seen = 0;
+
+		snprintf(path, sizeof(path), "\"/walk/p%02d\"", i);
+		for (int j = 0; j < f->nops; j++)
+			if (strcmp(f->ops[j], "GetParameters") == 0 && strstr(f->bodies[j], path))
+				seen++;
+		assert_int_equal(seen, 1);
+		names += seen;
+	}
+	assert_int_equal(names, 45);
+	/* The single cat read nothing ahead: its folder's others cost a batch. */
+	assert_int_equal(cat(f, "still/p20", buf, sizeof(buf)), 5);
+	assert_int_equal(count(f, "GetParameters"), 7);
+}
+
 /* A policy that allows GetParameter but not GetParameters: values are
  * read one at a time, and the refused call is not tried again. */
 static void test_batch_refused_falls_back(void **state)
@@ -944,6 +992,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_names_and_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unlink_mkdir_rmdir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batched_and_kept_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_walk_read_ahead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_refused_falls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
 	};
