@@ -328,11 +328,12 @@ def mount(kind, s3, moto, tmp, services="s3"):
 class Cell:
     def __init__(self):
         self.times, self.cpus, self.rss, self.reqs, self.nbytes = [], [], [], [], []
-        self.rchars = []
+        self.rchars, self.srv_cpus = [], []
         self.note = ""
 
-    def add(self, t, cpu, rss, reqs, nbytes, rchar=None):
+    def add(self, t, cpu, rss, reqs, nbytes, rchar=None, srv_cpu=None):
         self.rchars.append(rchar)
+        self.srv_cpus.append(srv_cpu)
         self.times.append(t)
         self.cpus.append(cpu)
         self.rss.append(rss)
@@ -368,6 +369,10 @@ class Cell:
     def rchar(self):
         return self.med(self.rchars)
 
+    @property
+    def srv_cpu(self):
+        return self.med(self.srv_cpus)
+
 
 RESULTS = {}   # (workload, client) -> Cell
 ORDER = []     # workloads in order
@@ -380,8 +385,10 @@ def cell(work, client):
 
 
 def measure(work, client, server, fn, pid=None, check=None):
-    """Time fn() once; account the daemon pid's CPU and the server's requests."""
+    """Time fn() once; account the daemon pid's CPU, the server's requests
+    and the server's own CPU (all its threads) over the same span."""
     mark = server.mark()
+    srv0 = proc_cpu(server.proc.pid)
     cpu0 = proc_cpu(pid) if pid else None
     rc0 = proc_rchar(pid) if pid else None
     t0 = time.monotonic()
@@ -392,14 +399,15 @@ def measure(work, client, server, fn, pid=None, check=None):
     rc1 = proc_rchar(pid) if pid else None
     rchar = rc1 - rc0 if rc0 is not None and rc1 is not None else None
     n, nbytes = server.since(mark)
+    srv = proc_cpu(server.proc.pid) - srv0
     if check:
         check()
-    cell(work, client).add(t, cpu, rss, n, nbytes, rchar)
-    log("%-26s %-7s %7.2fs  cpu %s  rss %s  requests %d  %s %s" % (
+    cell(work, client).add(t, cpu, rss, n, nbytes, rchar, srv)
+    log("%-26s %-7s %7.2fs  cpu %s  rss %s  requests %d  %s%s" % (
         work, client, t, "%.2f" % cpu if cpu is not None else "-",
         "%.0fM" % (rss / 2 ** 20) if rss else "-", n,
-        "answered %.2f MB" % (nbytes / 1e6) if nbytes else "",
-        ""))
+        "answered %.2f MB  " % (nbytes / 1e6) if nbytes else "",
+        "server cpu %.2f" % srv))
 
 
 def sh(cmd, **kw):
@@ -772,6 +780,8 @@ def fmt_cell(c, work):
         bits.append("cpu %.2f s" % c.cpu)
     if c.peak:
         bits.append("%.0f MiB" % (c.peak / 2 ** 20))
+    if c.srv_cpu is not None:
+        bits.append("server %.2f s" % c.srv_cpu)
     return s + (" (" + ", ".join(bits) + ")" if bits else "")
 
 
@@ -877,7 +887,9 @@ def report(started_at, duration):
                  "the MB of GET answers the server logged (their Content-Length: a client "
                  "that asks for open-ended ranges and hangs up early, as rclone and s3fs "
                  "do, receives less than that); the FUSE daemon's CPU seconds, "
-                 "utime+stime; its peak RSS, VmHWM). Requests are counted from the "
+                 "utime+stime; its peak RSS, VmHWM; the server's own CPU seconds over "
+                 "the same span, all its threads: s3rver or moto; with 2 cores, a server "
+                 "near the wall time is what bounds the cell). Requests are counted from the "
                  "servers' own access logs (s3rver's koa logger, moto's werkzeug log): "
                  "no proxy in the data path. rclone's last open-ended GET of a read can be "
                  "logged after the count was taken. The AWS CLI column is the CLI process "
@@ -940,7 +952,7 @@ def report(started_at, duration):
 
 LOG_LINE = re.compile(r"^bench: (?P<work>.+?) +(?P<client>awsfs|s3fs|rclone|curl|cli) +"
                       r"(?P<t>[\d.]+)s  cpu (?P<cpu>\S+)  rss (?P<rss>\S+)  requests (?P<n>\d+)"
-                      r"(?:  answered (?P<mb>[\d.]+) MB)?")
+                      r"(?:  answered (?P<mb>[\d.]+) MB)?(?:  server cpu (?P<srv>[\d.]+))?")
 
 
 def load_log(path):
@@ -961,7 +973,8 @@ def load_log(path):
                 None if m.group("cpu") == "-" else float(m.group("cpu")),
                 None if rss == "-" else float(rss.rstrip("M")) * 2 ** 20,
                 int(m.group("n")),
-                float(m.group("mb")) * 1e6 if m.group("mb") else 0)
+                float(m.group("mb")) * 1e6 if m.group("mb") else 0,
+                srv_cpu=float(m.group("srv")) if m.group("srv") else None)
 
 
 ERRORS = []
