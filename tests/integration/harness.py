@@ -7,6 +7,7 @@ wait for a mount, default 10), AWSFS_TEST_PIDFILE (a file where the PID of
 every process the tests start is appended, so a runner can end leftovers).
 """
 
+import json
 import os
 import re
 import shutil
@@ -304,6 +305,12 @@ def run_awsfs(args, env, timeout=15):
     mark = sanitizer_report(r.stderr)
     assert mark is None, "sanitizer report (%s) from awsfs %s:\n%s" % (mark, args, r.stderr)
     return r
+
+
+def mount_stats(m):
+    """The mount's .awsfs/stats, parsed."""
+    with open(os.path.join(m.path, ".awsfs", "stats")) as f:
+        return json.load(f)
 
 
 def error_lines(log):

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from harness import mount_stats
 from sigproxy import CannedResponse
 
 BUCKET = "cachebk"
@@ -38,8 +39,7 @@ def cat(path):
 
 
 def stats(m):
-    with open(m.join(".awsfs", "stats")) as f:
-        return json.load(f)["cache"]
+    return mount_stats(m)["cache"]
 
 
 def invalidate(m, *patterns):

@@ -7,14 +7,13 @@ and what the proxy counted (retries really happened, and stopped).
 """
 
 import errno
-import json
 import os
 import time
 
 import pytest
 
 from faults import Faults
-from harness import error_lines
+from harness import error_lines, mount_stats
 
 BUCKETS = ["bk-retry-1", "bk-retry-2", "bk-retry-3"]
 
@@ -25,11 +24,6 @@ def buckets(boto):
     for b in BUCKETS:
         s3.create_bucket(Bucket=b)
     return BUCKETS
-
-
-def stats(m):
-    with open(os.path.join(m.path, ".awsfs", "stats")) as f:
-        return json.load(f)
 
 
 def test_mixed_faults_listing_is_complete(mount, proxy, buckets):
@@ -47,7 +41,7 @@ def test_mixed_faults_listing_is_complete(mount, proxy, buckets):
     assert injected > 0
     # Every fault cost exactly one extra request, and nothing else did.
     assert proxy.count("s3", "ListBuckets") == 12 + injected
-    st = stats(m)["s3"]["ListBuckets"]
+    st = mount_stats(m)["s3"]["ListBuckets"]
     assert st["retries"] == injected
     assert st["throttles"] == faults.total("slowdown")
     assert st["errors"] == 0
@@ -84,7 +78,7 @@ def test_throttle_storm_gives_eagain_within_budget(mount, proxy, buckets):
     assert took < 3 + 2
     n = proxy.count("s3", "ListBuckets")
     assert 2 <= n < 50
-    assert stats(m)["s3"]["ListBuckets"]["throttles"] == n - 1
+    assert mount_stats(m)["s3"]["ListBuckets"]["throttles"] == n - 1
     lines = [ln for ln in error_lines(m.log()) if "ListBuckets" in ln]
     assert len(lines) == 1 and "SlowDown" in lines[0] and "time budget" in lines[0]
 
@@ -191,7 +185,7 @@ def test_s3_copy_in_and_out_through_faults(mount, proxy, boto, tmp_path):
     # Not every fault costs a retry (a cut of an empty body is no fault, a
     # failed read-ahead is simply fetched again later), but retries and
     # throttles were counted.
-    st = stats(m)["s3"]
+    st = mount_stats(m)["s3"]
     assert sum(op["retries"] for op in st.values()) > 50
     assert sum(op["throttles"] for op in st.values()) > 0
     assert [ln for ln in error_lines(m.log()) if "gave up" in ln] == []
@@ -320,4 +314,4 @@ def test_multipart_retries_only_the_failed_part(mount, proxy, boto):
     assert proxy.count("s3", "PutObject") == 0
     body = s3.get_object(Bucket="bk-parts", Key="big")["Body"].read()
     assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
-    assert stats(m)["s3"]["UploadPart"]["retries"] == 1
+    assert mount_stats(m)["s3"]["UploadPart"]["retries"] == 1

@@ -11,7 +11,6 @@ Run: AWSFS_BIN=build/awsfs /usr/bin/python3 -m pytest tests/integration/test_s3.
 
 import errno
 import hashlib
-import json
 import os
 import shutil
 import stat
@@ -20,7 +19,7 @@ import time
 
 import pytest
 
-from harness import error_lines, wait_for  # noqa: F401
+from harness import error_lines, mount_stats, wait_for  # noqa: F401
 
 BUCKET = "bk-s3"
 MiB = 1 << 20
@@ -224,24 +223,19 @@ def test_ls_shows_files_prefixes_markers_and_implicit_folders(core):
                                      "implicit/direct"))
 
 
-def s3_cache_hits(m):
-    with open(m.join(".awsfs", "stats")) as f:
-        return json.load(f)["cache"]["s3"]["hits"]
-
-
 def test_ls_l_of_2500_keys_costs_3_listings_and_nothing_else(core):
     m, b, boto, proxy = core
     put_many(boto, "many/k", 2500, body=b"abc")
     head = boto.s3.head_object(Bucket=BUCKET, Key="many/k00007")
     proxy.reset()
-    hits = s3_cache_hits(m)
+    hits = mount_stats(m)["cache"]["s3"]["hits"]
     r = run("ls", "-l", "--time-style=+%s", os.path.join(b, "many"))
     lines = [ln for ln in r.stdout.decode().splitlines() if ln.startswith("-")]
     assert len(lines) == 2500
     # every page of the listing carried its names' attributes: ls -l's stat
     # of a name on page 2 or 3 is answered by the kernel, not by a LOOKUP
     # round trip to the daemon (one cache hit each)
-    assert s3_cache_hits(m) - hits < 100
+    assert mount_stats(m)["cache"]["s3"]["hits"] - hits < 100
     got = ops(proxy)
     # the lookup of "many" itself: one HEAD (404), then the folder probe is
     # the listing's own first page, which the readdir goes on from

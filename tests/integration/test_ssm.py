@@ -28,7 +28,7 @@ import time
 import pytest
 
 from faults import Faults
-from harness import error_lines
+from harness import error_lines, mount_stats
 from sigproxy import CannedResponse, RawAnswer, Rewrite, error_response, new_request_id
 
 TYPES = ("String", "StringList", "SecureString")
@@ -412,18 +412,28 @@ def grep_values(m, folder):
     return got
 
 
+def walk_mount(mount, proxy, boto, folder, values, hook, opts="ssm_ttl=60"):
+    """Parameters /folder/<name> from values ({name: value}, or {name:
+    (value, type)}), a mount that has listed the folder, and hook on the
+    proxy with the counts reset: what a walk of the folder then asks is
+    what the test sees."""
+    for k, v in values.items():
+        v, kind = v if isinstance(v, tuple) else (v, "String")
+        boto.ssm.put_parameter(Name="/%s/%s" % (folder, k), Value=v, Type=kind)
+    m = mount("-o", opts)
+    os.listdir(m.join("ssm", folder))
+    proxy.fault_hook = hook
+    proxy.reset()
+    return m
+
+
 def test_walk_reads_ahead_in_parallel_each_name_once(mount, proxy, boto):
     """grep -r over 60 Strings: every value right, each name in exactly one
     GetParameters (6 of them, 10 names each), and several GetParameters in
     flight at once (the folder is read ahead of grep)."""
     want = {"p%02d" % i: "walked %d %s" % (i, "w" * (i * 13 % 90)) for i in range(60)}
-    for k, v in want.items():
-        boto.ssm.put_parameter(Name="/w/" + k, Value=v, Type="String")
-    m = mount("-o", "ssm_ttl=60")
-    os.listdir(m.join("ssm", "w"))
     hook = Walk(delay=0.2)
-    proxy.fault_hook = hook
-    proxy.reset()
+    m = walk_mount(mount, proxy, boto, "w", want, hook)
 
     assert grep_values(m, "w") == want
     batches = hook.of("GetParameters")
@@ -442,13 +452,9 @@ def test_walk_reads_ahead_in_parallel_each_name_once(mount, proxy, boto):
 
 
 def test_single_cat_reads_nothing_ahead(mount, proxy, boto):
-    for i in range(40):
-        boto.ssm.put_parameter(Name="/one/p%02d" % i, Value="one %d" % i, Type="String")
-    m = mount("-o", "ssm_ttl=60")
-    os.listdir(m.join("ssm", "one"))
     hook = Walk(delay=0)
-    proxy.fault_hook = hook
-    proxy.reset()
+    m = walk_mount(mount, proxy, boto, "one", {"p%02d" % i: "one %d" % i for i in range(40)},
+                   hook)
     assert run('cat "$1"', m.join("ssm", "one", "p05")).stdout == b"one 5"
     time.sleep(0.5)  # read-ahead, were there any, would have started by now
     assert proxy.counts() == {("ssm", "GetParameters"): 1}, proxy.counts()
@@ -501,21 +507,12 @@ def test_write_during_a_walk_is_read_back(mount, proxy, boto):
 
 
 def test_walk_fetches_secure_strings_alone(mount, proxy, boto):
-    want, secure = {}, []
-    for i in range(40):
-        k = "p%02d" % i
-        if i % 4 == 2:
-            want[k] = "secret %d" % i
-            secure.append("/ws/" + k)
-            boto.ssm.put_parameter(Name="/ws/" + k, Value=want[k], Type="SecureString")
-        else:
-            want[k] = "plain %d" % i
-            boto.ssm.put_parameter(Name="/ws/" + k, Value=want[k], Type="String")
-    m = mount("-o", "ssm_ttl=60")
-    os.listdir(m.join("ssm", "ws"))
+    params = {"p%02d" % i: ("secret %d" % i, "SecureString") if i % 4 == 2 else
+              ("plain %d" % i, "String") for i in range(40)}
+    want = {k: v for k, (v, _kind) in params.items()}
+    secure = ["/ws/" + k for k, (_v, kind) in params.items() if kind == "SecureString"]
     hook = Walk(delay=0.05)
-    proxy.fault_hook = hook
-    proxy.reset()
+    m = walk_mount(mount, proxy, boto, "ws", params, hook)
     assert grep_values(m, "ws") == want
     asked = [n for b in hook.of("GetParameters") for n in b["Names"]]
     assert sorted(asked) == sorted("/ws/" + k for k in want if "/ws/" + k not in secure)
@@ -528,10 +525,6 @@ def test_read_ahead_failures_leave_values_right(mount, proxy, boto):
     """Read-ahead batches that fail (500s, throttles, past -o retries=2)
     are quiet: each value is fetched when opened, right, and kept."""
     want = {"p%02d" % i: "f %d" % i for i in range(60)}
-    for k, v in want.items():
-        boto.ssm.put_parameter(Name="/wf/" + k, Value=v, Type="String")
-    m = mount("-o", "ssm_ttl=60,retries=2")
-    os.listdir(m.join("ssm", "wf"))
     failed = {"/wf/p25": 0, "/wf/p45": 0}
 
     def fault(body):
@@ -543,9 +536,8 @@ def test_read_ahead_failures_leave_values_right(mount, proxy, boto):
                 return canned("ThrottlingException", "Rate exceeded")
         return None
 
-    hook = Walk(delay=0.05, fault=fault)
-    proxy.fault_hook = hook
-    proxy.reset()
+    m = walk_mount(mount, proxy, boto, "wf", want, Walk(delay=0.05, fault=fault),
+                   opts="ssm_ttl=60,retries=2")
     assert grep_values(m, "wf") == want
     assert failed == {"/wf/p25": 2, "/wf/p45": 2}
     assert error_lines(m.log()) == []
@@ -982,8 +974,7 @@ def test_throttling_is_retried(mount, proxy, boto):
     run('echo v2 > "$1"', m.join("ssm", "r", "x"))
     assert faults.total() == 2
     assert get(boto, "/r/x")["Value"] == "v2"
-    with open(m.join(".awsfs", "stats")) as f:
-        st = json.load(f)["ssm"]
+    st = mount_stats(m)["ssm"]
     assert st["GetParameter"]["throttles"] == 2 and st["PutParameter"]["throttles"] == 2
     assert error_lines(m.log()) == []
 
