@@ -593,7 +593,12 @@ int s3_rename(void *be, const char *from, const char *to, unsigned int flags)
 	if (f) {
 		pthread_mutex_lock(&f->lock);
 		rc = s3_file_upload(s, f);
-		sa.st_size = f->size;
+		/* Only staged content has a size of its own: a handle that
+		 * has read nothing yet knows none (f->size is 0 there). */
+		if (f->loaded) {
+			sa.st_size = f->size;
+			sa.st_blocks = (f->size + 511) / 512;
+		}
 		pthread_mutex_unlock(&f->lock);
 		if (s3_file_unref(s, f))
 			s3_file_free(f);

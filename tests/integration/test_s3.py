@@ -685,6 +685,26 @@ def test_mv_file_is_copy_and_delete(core):
     assert os.listdir(b) == ["new.txt"]
 
 
+def test_mv_of_a_file_open_for_reading_keeps_its_size(core):
+    # rsync's temp file is still open (a second handle, nothing read yet)
+    # when it is renamed into place: the new name must show the object's
+    # size, not the unread handle's 0.
+    m, b, boto, proxy = core
+    boto.s3.put_object(Bucket=BUCKET, Key="tmp.part", Body=b"spaces")
+    src, dst = os.path.join(b, "tmp.part"), os.path.join(b, "final")
+    assert os.stat(src).st_size == 6
+    fd = os.open(src, os.O_RDONLY)
+    try:
+        os.rename(src, dst)
+        assert os.stat(dst).st_size == 6
+        assert {e.name: e.stat().st_size for e in os.scandir(b)} == {"final": 6}
+        assert os.read(fd, 100) == b"spaces"
+    finally:
+        os.close(fd)
+    assert os.stat(dst).st_size == 6
+    assert obj(boto, "final") == b"spaces"
+
+
 def test_mv_folder_moves_every_key_across_pages(core):
     m, b, boto, proxy = core
     put_many(boto, "src/sub/k", 1100)
