@@ -1847,6 +1847,28 @@ static void fh_free(struct ddb_fh *fh)
 	}
 }
 
+/* Attach a handle to the mfile at path if there is one (emptied with
+ * trunc): 0, or -ENOENT. Finding and attaching under one lock: a file
+ * whose last handle closes meanwhile is not mistaken for an empty one. */
+static int attach_existing(struct ddb *d, struct ddb_fh *fh, const char *path, bool temp_only,
+			   bool trunc)
+{
+	struct mfile *m;
+
+	pthread_mutex_lock(&d->lock);
+	m = mfile_find(d, path);
+	if (m && (m->temp || !temp_only)) {
+		if (trunc) {
+			mfile_resize(m, 0);
+			m->dirty = !m->temp;
+		}
+		m->refs++;
+		fh->mf = m;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return fh->mf ? 0 : -ENOENT;
+}
+
 /* Attach a handle to the mfile at path (created when absent, as an item
  * file or a temp file). With init non-NULL a new mfile starts with it. */
 static int attach_mfile(struct ddb *d, struct ddb_fh *fh, const char *path, bool temp,
@@ -1897,7 +1919,6 @@ static int ddb_open(void *be, const char *path, int flags, void **out)
 	struct dpath p;
 	char *desc = NULL;
 	size_t dlen = 0;
-	off_t size;
 	int rc = resolve(d, path, &p);
 
 	if (rc)
@@ -1917,33 +1938,35 @@ static int ddb_open(void *be, const char *path, int flags, void **out)
 		break;
 	case P_OTHER:
 	case P_PART:
-		if (mfile_size(d, path, true, &size)) {
-			rc = p.kind == P_PART ? -EISDIR : -ENOENT;
-			break;
-		}
 		fh = fh_new(path, FH_MFILE);
-		rc = fh ? attach_mfile(d, fh, path, true, false, flags & O_TRUNC, NULL, 0)
+		rc = fh ? attach_existing(d, fh, path, true, flags & O_TRUNC)
 			: -ENOMEM;
+		if (rc == -ENOENT && p.kind == P_PART)
+			rc = -EISDIR;
 		break;
 	case P_ITEM:
 		/* A file being written is read and written where it is. */
-		if (mfile_size(d, path, false, &size) == 0 || writable) {
-			if (writable && !(flags & O_TRUNC) && mfile_size(d, path, false, &size)) {
+		fh = fh_new(path, FH_MFILE);
+		rc = fh ? attach_existing(d, fh, path, false, flags & O_TRUNC)
+			: -ENOMEM;
+		if (rc != -ENOENT)
+			break;
+		if (writable) {
+			if (!(flags & O_TRUNC)) {
 				rc = get_item(d, path, &p, &v, true, false);
 				if (rc)
 					break;
 			}
-			fh = fh_new(path, FH_MFILE);
-			rc = fh ? attach_mfile(d, fh, path, false, false, flags & O_TRUNC,
-					       v.text ? v.text : "", v.len)
-				: -ENOMEM;
+			/* If a writer made the file meanwhile, this joins it. */
+			rc = attach_mfile(d, fh, path, false, false, flags & O_TRUNC,
+					  v.text ? v.text : "", v.len);
 			break;
 		}
 		rc = get_item(d, path, &p, &v, true, false);
-		if (!rc && !(fh = fh_new(path, FH_READ)))
-			rc = -ENOMEM;
-		if (!rc)
+		if (!rc) {
+			fh->mode = FH_READ;
 			rc = buf_append(&fh->snap, v.text, v.len);
+		}
 		break;
 	case P_BADNAME:
 		rc = -ENOENT;

@@ -402,6 +402,26 @@ def test_cp_and_echo_are_put_item_with_the_key_from_the_name(emu, tmp_path):
     assert error_lines(m.log()) == []
 
 
+def test_a_write_then_a_read_shows_the_write_every_time(moto_emu):
+    # The writer's last handle is released by the kernel after close()
+    # returns, so the next open can race it: it must still see the item as
+    # written (once it saw an empty file).
+    emu = moto_emu
+    emu.table("race")
+    m = emu.mount()
+    p = m.join("dynamodb", "race", "k.json")
+    for i in range(150):
+        want = {"n": i, "s": "v" * (i % 37 + 1)}
+        with open(p, "w") as f:
+            json.dump(want, f)
+        with open(p) as f:
+            text = f.read()
+        assert text, "read %d: empty" % i
+        got = json.loads(text)
+        assert {k: got[k] for k in want} == want, i
+    assert error_lines(m.log()) == []
+
+
 def test_read_edit_write_keeps_sets_and_binary(emu):
     emu.table("kept")
     emu.put("kept", {"id": {"S": "k"}, "tags": {"SS": ["apple", "kiwi"]},
