@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/fs.h> /* RENAME_NOREPLACE */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,7 @@ struct ssm_dir {
 struct ssm_pending {
 	char *key;
 	unsigned refs;
+	bool secure;        /* chmod'ed private before it was stored: a SecureString */
 };
 
 struct ssm_change {
@@ -166,6 +168,10 @@ struct ssm_file {
 	bool dirty;         /* to be stored */
 	bool written;       /* write() since the last store (see ssm_flush) */
 	bool created;       /* counted in pending */
+	bool exact;         /* store the bytes as they are (a rename's copy): no
+			     * trailing newline dropped */
+	int new_type;       /* the type if this makes a new parameter; -1: the
+			     * mount's (or SecureString when chmod'ed private) */
 	int failed;         /* a write failed: what flush answers; nothing is sent */
 };
 
@@ -551,8 +557,25 @@ static int pending_add(struct ssm *s, const char *key)
 	if (!grown[s->npending].key)
 		return -ENOMEM;
 	grown[s->npending].refs = 1;
+	grown[s->npending].secure = false;
 	s->npending++;
 	return 0;
+}
+
+static struct ssm_pending *pending_find(struct ssm *s, const char *key)
+{
+	for (size_t i = 0; i < s->npending; i++)
+		if (strcmp(s->pending[i].key, key) == 0)
+			return &s->pending[i];
+	return NULL;
+}
+
+/* The type a parameter made through the mount gets (lock held). */
+static enum ssm_type pending_type(struct ssm *s, const char *key)
+{
+	const struct ssm_pending *pd = pending_find(s, key);
+
+	return pd && pd->secure ? SSM_SECURE : s->new_type;
 }
 
 static void pending_drop(struct ssm *s, const char *key)
@@ -1403,7 +1426,7 @@ static int ssm_getattr(void *be, const char *path, struct stat *st)
 	} else if (p) {
 		param_stat(s, p, st);
 	} else if (is_pending(s, r.key)) {
-		fs_file_stat(s->cfg, st, 0, type_mode(s->new_type, false));
+		fs_file_stat(s->cfg, st, 0, type_mode(pending_type(s, r.key), false));
 	} else {
 		rc = -ENOENT;
 	}
@@ -1525,7 +1548,9 @@ static int collect(struct ssm *s, const char *key, struct entries *e)
 		} else if (!table_find(t, k)) {
 			const char *suffix = is_folder(s, k) ? "@" : "";
 
-			fs_file_stat(s->cfg, &fst, 0, type_mode(s->new_type, false));
+			fs_file_stat(s->cfg, &fst, 0,
+				     type_mode(s->pending[j].secure ? SSM_SECURE : s->new_type,
+					       false));
 			if (!entries_has(e, rest, n, suffix))
 				rc = entries_add(e, rest, n, suffix, &fst);
 		}
@@ -2366,6 +2391,7 @@ static int file_new(const char *key, const struct ssm_ref *r, const char *path, 
 	pthread_mutex_init(&f->lock, NULL);
 	f->flags = flags;
 	f->limit = limit;
+	f->new_type = -1;
 	f->key = strdup(key);
 	f->name = ssm_name_of_key(key);
 	f->selector = has_selector(r) ? strdup(r->selector) : NULL;
@@ -2441,6 +2467,19 @@ out:
 	return rc;
 }
 
+/* ssm_check_new_name for a file the user names (path): a log line when
+ * SSM would refuse it. */
+static int check_new_name(const char *key, const char *op, const char *path)
+{
+	int rc = ssm_check_new_name(key, 0);
+
+	if (rc)
+		log_error("ssm %s %s/%s: not a name SSM accepts (letters, digits, _ . - between "
+			  "slashes, at most %d levels, no aws/ssm prefix)", op, SSM_LOG_ROOT, path,
+			  SSM_MAX_LEVELS);
+	return rc;
+}
+
 static int ssm_create(void *be, const char *path, mode_t mode, int flags, void **fh)
 {
 	struct ssm *s = be;
@@ -2458,13 +2497,9 @@ static int ssm_create(void *be, const char *path, mode_t mode, int flags, void *
 		rc = -EROFS;
 		goto out;
 	}
-	rc = ssm_check_new_name(r.key, 0);
-	if (rc) {
-		log_error("ssm create %s/%s: not a name SSM accepts (letters, digits, _ . - "
-			  "between slashes, at most %d levels, no aws/ssm prefix)",
-			  SSM_LOG_ROOT, path, SSM_MAX_LEVELS);
+	rc = check_new_name(r.key, "create", path);
+	if (rc)
 		goto out;
-	}
 	rc = snapshot_fresh_for(s, r.key);
 	if (rc)
 		goto out;
@@ -2591,9 +2626,10 @@ static int put_value(struct ssm *s, struct ssm_file *f)
 	size_t len = f->len;
 	bool exists;
 	long long version = 0;
+	enum ssm_type new_type;
 	int rc;
 
-	if (len && f->data[len - 1] == '\n')
+	if (!f->exact && len && f->data[len - 1] == '\n')
 		len--; /* echo's newline (see awsfs(1)) */
 	if (len == 0) {
 		log_error("ssm PutParameter %s: SSM cannot store an empty value; nothing changed",
@@ -2619,6 +2655,7 @@ static int put_value(struct ssm *s, struct ssm_file *f)
 
 		rc = p ? param_copy(&have, p) : 0;
 		exists = p != NULL;
+		new_type = f->new_type >= 0 ? (enum ssm_type)f->new_type : pending_type(s, f->key);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (rc)
@@ -2626,7 +2663,7 @@ static int put_value(struct ssm *s, struct ssm_file *f)
 	memset(&err, 0, sizeof(err));
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		enum ssm_type type = exists ? have.type : s->new_type;
+		enum ssm_type type = exists ? have.type : new_type;
 		const char *key_id = exists ? have.key_id : s->kms_key;
 
 		body = json_pack("{s:s, s:b, s:s, s:s}", "Name", f->name, "Overwrite", exists,
@@ -2683,7 +2720,7 @@ static int put_value(struct ssm *s, struct ssm_file *f)
 	jsonx_int(ans, "Version", &version);
 	fresh.key = strdup(f->key);
 	fresh.name = strdup(f->name);
-	fresh.type = exists ? have.type : s->new_type;
+	fresh.type = exists ? have.type : new_type;
 	fresh.key_id = util_strdup0(exists ? have.key_id : s->kms_key);
 	fresh.version = version;
 	{
@@ -2844,6 +2881,19 @@ static int ssm_truncate(void *be, const char *path, off_t size, void *fh)
 
 /* ------------------------------------------------------- folders, removal */
 
+/* Parse path for a change to the current value: a version or label view
+ * is read-only (EROFS). r is freed by the caller whatever the answer. */
+static int parse_for_change(struct ssm *s, const char *path, struct ssm_ref *r)
+{
+	int rc = parse_path(path, r);
+
+	if (rc)
+		return rc;
+	if (has_selector(r))
+		return -EROFS;
+	return snapshot_fresh_for(s, r->key);
+}
+
 static int ssm_unlink(void *be, const char *path)
 {
 	struct ssm *s = be;
@@ -2855,14 +2905,7 @@ static int ssm_unlink(void *be, const char *path)
 	long long version = 0;
 	int rc;
 
-	rc = parse_path(path, &r);
-	if (rc)
-		return rc;
-	if (has_selector(&r)) {
-		rc = -EROFS;
-		goto out;
-	}
-	rc = snapshot_fresh_for(s, r.key);
+	rc = parse_for_change(s, path, &r);
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&s->lock);
@@ -2912,6 +2955,135 @@ out:
 	free(name);
 	free(lp);
 	ref_free(&r);
+	return rc;
+}
+
+/*
+ * chmod. A parameter's mode shows its type (0600 SecureString, 0644 the
+ * others) and a stored one's type stays: a mode that says the same is
+ * accepted (cp -p, rsync -p), any other is EPERM. A file made through the
+ * mount and not stored yet becomes a SecureString when chmod'ed private
+ * (no access for group and others): sed -i copies the mode of what it
+ * edits onto its temp file before writing the value into it, so a secret
+ * never goes up as a String on its way to a rename.
+ */
+static int ssm_chmod(void *be, const char *path, mode_t mode)
+{
+	struct ssm *s = be;
+	bool private = (mode & 077) == 0;
+	struct ssm_pending *pd;
+	const struct ssm_param *p;
+	struct ssm_ref r;
+	int rc = parse_for_change(s, path, &r);
+
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&s->lock);
+	p = table_find(&s->snap, r.key);
+	pd = pending_find(s, r.key);
+	if (!r.selector && is_folder(s, r.key))
+		rc = -EPERM;
+	else if (!p && pd)
+		pd->secure = pd->secure || private; /* never back to plain text */
+	else if (!p)
+		rc = -ENOENT;
+	else if ((p->type == SSM_SECURE) != private)
+		rc = -EPERM;
+	pthread_mutex_unlock(&s->lock);
+	if (rc == -EPERM)
+		log_error("ssm chmod %s/%s: a parameter's mode shows its type (0600 SecureString, "
+			  "0644 String), which chmod does not change", SSM_LOG_ROOT, path);
+out:
+	ref_free(&r);
+	return rc;
+}
+
+/*
+ * mv of a parameter: its value is stored under the new name (PutParameter:
+ * a name that exists keeps its type, a new one takes the source's), then
+ * the old name is deleted. This is how sed -i and editors save: a temp
+ * file renamed over the parameter. Folders do not move (EPERM).
+ */
+static int ssm_rename(void *be, const char *from, const char *to, unsigned int flags)
+{
+	struct ssm *s = be;
+	struct ssm_file *src = NULL, *dst = NULL;
+	const struct ssm_param *p, *t;
+	struct ssm_ref a, b;
+	enum ssm_type type = SSM_STRING;
+	size_t limit = SSM_STANDARD_MAX_VALUE, dst_limit = SSM_STANDARD_MAX_VALUE;
+	int rc;
+
+	if (flags & ~(unsigned)RENAME_NOREPLACE)
+		return -EINVAL;
+	rc = parse_path(from, &a);
+	if (rc)
+		return rc;
+	rc = parse_path(to, &b);
+	if (rc) {
+		ref_free(&a);
+		return rc == -ENOENT ? -EINVAL : rc;
+	}
+	if (has_selector(&a) || has_selector(&b)) {
+		rc = -EROFS;
+		goto out;
+	}
+	rc = check_new_name(b.key, "rename", to);
+	if (rc)
+		goto out;
+	rc = snapshot_fresh_for(s, a.key);
+	if (!rc)
+		rc = snapshot_fresh_for(s, b.key);
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&s->lock);
+	p = table_find(&s->snap, a.key);
+	t = table_find(&s->snap, b.key);
+	if (is_folder(s, a.key))
+		rc = -EPERM;
+	else if (!p)
+		rc = is_pending(s, a.key) ? -EBUSY : -ENOENT;
+	else if (is_folder(s, b.key))
+		rc = -EISDIR;
+	else if (is_pending(s, b.key))
+		rc = -EBUSY; /* being written through the mount */
+	else if (t && (flags & RENAME_NOREPLACE))
+		rc = -EEXIST;
+	if (!rc) {
+		type = p->type;
+		limit = tier_limit(p->tier);
+		if (t)
+			dst_limit = tier_limit(t->tier);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (rc || strcmp(a.key, b.key) == 0)
+		goto out;
+	rc = file_new(a.key, &a, from, O_RDONLY, limit, &src);
+	if (!rc) {
+		pthread_mutex_lock(&src->lock);
+		rc = file_load(s, src);
+		pthread_mutex_unlock(&src->lock);
+	}
+	if (!rc)
+		rc = file_new(b.key, &b, to, O_WRONLY, dst_limit, &dst);
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&dst->lock);
+	memcpy(dst->data, src->data, src->len);
+	dst->len = src->len;
+	dst->loaded = true;
+	dst->dirty = true;
+	dst->exact = true;
+	dst->new_type = (int)type;
+	rc = put_value(s, dst);
+	pthread_mutex_unlock(&dst->lock);
+	if (!rc)
+		rc = ssm_unlink(be, from); /* its own line says why if not */
+out:
+	file_free(src);
+	file_free(dst);
+	ref_free(&a);
+	ref_free(&b);
 	return rc;
 }
 
@@ -3184,6 +3356,8 @@ static const struct backend_ops ssm_ops = {
 	.release = ssm_release,
 	.truncate = ssm_truncate,
 	.unlink = ssm_unlink,
+	.rename = ssm_rename,
+	.chmod = ssm_chmod,
 	.mkdir = ssm_mkdir,
 	.rmdir = ssm_rmdir,
 	.utimens = ssm_utimens,

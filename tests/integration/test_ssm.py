@@ -908,6 +908,106 @@ def test_rm_and_rm_r(mount, proxy, boto, tree):
     assert "app1" not in os.listdir(m.join("ssm"))
 
 
+def all_names(boto):
+    names = set()
+    for page in boto.ssm.get_paginator("describe_parameters").paginate():
+        names |= {p["Name"] for p in page["Parameters"]}
+    return sorted(names)
+
+
+def test_sed_i_edits_values_and_never_sends_a_secret_as_a_string(mount, proxy, boto):
+    boto.ssm.put_parameter(Name="/ed/plain", Value="port=1", Type="String")
+    boto.ssm.put_parameter(Name="/ed/list", Value="a,b", Type="StringList")
+    boto.ssm.put_parameter(Name="/ed/sec", Value="pw=old", Type="SecureString",
+                           KeyId="alias/custom")
+    m = mount()
+    d = m.join("ssm", "ed")
+    bodies = BodyLog()
+    proxy.fault_hook = bodies
+    run('sed -i "s/1/2/" "$1"', os.path.join(d, "plain"))
+    run('sed -i "s/b/c/" "$1"', os.path.join(d, "list"))
+    run('sed -i "s/old/new/" "$1"', os.path.join(d, "sec"))
+    proxy.fault_hook = None
+    got = {n: (get(boto, n)["Value"], get(boto, n)["Type"])
+           for n in ("/ed/plain", "/ed/list", "/ed/sec")}
+    assert got == {"/ed/plain": ("port=2", "String"), "/ed/list": ("a,c", "StringList"),
+                   "/ed/sec": ("pw=new", "SecureString")}
+    assert describe(boto, "/ed/sec")["KeyId"] == "alias/custom"
+    # sed's temp file took the edited file's mode (0600) before the value
+    # went into it: every request that carried the secret was a SecureString.
+    carrying = [b for b in bodies.of("PutParameter") if b["Value"] == "pw=new"]
+    assert len(carrying) == 2 and {b["Type"] for b in carrying} == {"SecureString"}, carrying
+    # Each edit: the temp file stored, the value stored under the name, the
+    # temp file deleted. Nothing is left behind.
+    assert len(bodies.of("PutParameter")) == 6 and len(bodies.of("DeleteParameter")) == 3
+    assert all_names(boto) == ["/ed/list", "/ed/plain", "/ed/sec"]
+    assert sorted(os.listdir(d)) == ["list", "plain", "sec"]
+    assert run('cat "$1"', os.path.join(d, "sec")).stdout == b"pw=new"
+    assert stat.S_IMODE(os.stat(os.path.join(d, "sec")).st_mode) == 0o600
+    assert error_lines(m.log()) == []
+
+
+def test_mv_moves_a_parameter_value_and_type(mount, proxy, boto):
+    boto.ssm.put_parameter(Name="/mv/a", Value="va", Type="SecureString")
+    boto.ssm.put_parameter(Name="/mv/b", Value="vb\n", Type="String")
+    boto.ssm.put_parameter(Name="/mv/c", Value="x,y", Type="StringList")
+    boto.ssm.put_parameter(Name="/mv/sub/d", Value="vd", Type="String")
+    m = mount()
+    d = m.join("ssm", "mv")
+    # To a new name: the value and the type go along.
+    run('mv "$1" "$2"', os.path.join(d, "a"), os.path.join(d, "a2"))
+    assert (get(boto, "/mv/a2")["Value"], get(boto, "/mv/a2")["Type"]) == ("va", "SecureString")
+    assert absent(boto, "/mv/a")
+    # Onto a parameter: it keeps its type and takes the value byte for byte
+    # (a stored trailing newline stays).
+    run('mv "$1" "$2"', os.path.join(d, "b"), os.path.join(d, "c"))
+    assert (get(boto, "/mv/c")["Value"], get(boto, "/mv/c")["Type"]) == ("vb\n", "StringList")
+    assert absent(boto, "/mv/b")
+    # Into another folder.
+    run('mv "$1" "$2"', os.path.join(d, "a2"), os.path.join(d, "sub"))
+    assert get(boto, "/mv/sub/a2")["Value"] == "va"
+    assert sorted(os.listdir(d)) == ["c", "sub"]
+    assert sorted(os.listdir(os.path.join(d, "sub"))) == ["a2", "d"]
+    assert stat.S_IMODE(os.stat(os.path.join(d, "sub", "a2")).st_mode) == 0o600
+    # Folders do not move; a bad new name is EINVAL; nothing changed.
+    with pytest.raises(OSError) as e:
+        os.rename(os.path.join(d, "sub"), m.join("ssm", "moved"))
+    assert e.value.errno == errno.EPERM
+    with pytest.raises(OSError) as e:
+        os.rename(os.path.join(d, "c"), os.path.join(d, "bad name"))
+    assert e.value.errno == errno.EINVAL
+    assert all_names(boto) == ["/mv/c", "/mv/sub/a2", "/mv/sub/d"]
+    lines = error_lines(m.log())
+    assert len(lines) == 1 and "bad name" in lines[0], lines
+
+
+def test_chmod_shows_the_type_and_makes_a_new_file_secure(mount, proxy, boto):
+    boto.ssm.put_parameter(Name="/cm/s", Value="1", Type="String")
+    boto.ssm.put_parameter(Name="/cm/x", Value="2", Type="SecureString")
+    m = mount()
+    d = m.join("ssm", "cm")
+    os.chmod(os.path.join(d, "s"), 0o644)   # what it shows: accepted (cp -p, rsync -p)
+    os.chmod(os.path.join(d, "x"), 0o600)
+    for name, mode in (("s", 0o600), ("x", 0o644)):
+        with pytest.raises(OSError) as e:
+            os.chmod(os.path.join(d, name), mode)
+        assert e.value.errno == errno.EPERM
+    assert get(boto, "/cm/s")["Type"] == "String" and get(boto, "/cm/x")["Type"] == "SecureString"
+    lines = error_lines(m.log())
+    assert len(lines) == 2 and all("chmod" in ln for ln in lines), lines
+    # A new file made private before its value is written is a SecureString;
+    # a later chmod does not make it plain text again.
+    fd = os.open(os.path.join(d, "new"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.fchmod(fd, 0o600)
+    assert stat.S_IMODE(os.fstat(fd).st_mode) == 0o600
+    os.fchmod(fd, 0o644)
+    os.write(fd, b"s3cret")
+    os.close(fd)
+    assert (get(boto, "/cm/new")["Value"], get(boto, "/cm/new")["Type"]) == (
+        "s3cret", "SecureString")
+    assert stat.S_IMODE(os.stat(os.path.join(d, "new")).st_mode) == 0o600
+
+
 def test_mkdir_and_rmdir(mount, proxy, boto):
     boto.ssm.put_parameter(Name="/d/x", Value="1", Type="String")
     m = mount("-o", "ssm_ttl=1")
