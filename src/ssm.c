@@ -3039,11 +3039,12 @@ static int ssm_rename(void *be, const char *from, const char *to, unsigned int f
 	pthread_mutex_lock(&s->lock);
 	p = table_find(&s->snap, a.key);
 	t = table_find(&s->snap, b.key);
-	if (is_folder(s, a.key))
+	/* name@ is the parameter of a name that is also a folder */
+	if (!a.selector && is_folder(s, a.key))
 		rc = -EPERM;
 	else if (!p)
 		rc = is_pending(s, a.key) ? -EBUSY : -ENOENT;
-	else if (is_folder(s, b.key))
+	else if (!b.selector && is_folder(s, b.key))
 		rc = -EISDIR;
 	else if (is_pending(s, b.key))
 		rc = -EBUSY; /* being written through the mount */

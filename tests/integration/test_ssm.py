@@ -740,6 +740,11 @@ def test_name_that_is_also_a_folder_shows_with_at(mount, boto):
     run('printf new > "$1"', m.join("ssm", "app", "db@"))
     assert get(boto, "/app/db")["Value"] == "new"
     assert get(boto, "/app/db/user")["Value"] == "admin"
+    # sed -i renames its temp file onto db@: the parameter, not the folder
+    run('sed -i "s/new/newer/" "$1"', m.join("ssm", "app", "db@"))
+    assert get(boto, "/app/db")["Value"] == "newer"
+    assert get(boto, "/app/db/user")["Value"] == "admin"
+    assert sorted(os.listdir(m.join("ssm", "app"))) == ["db", "db@", "dbx"]
 
 
 # ---------------------------------------------------------------------------
