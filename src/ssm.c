@@ -172,6 +172,7 @@ struct ssm_file {
 			     * trailing newline dropped */
 	int new_type;       /* the type if this makes a new parameter; -1: the
 			     * mount's (or SecureString when chmod'ed private) */
+	char *new_key_id;   /* and its KMS key; NULL: the mount's (ssm_kms_key) */
 	int failed;         /* a write failed: what flush answers; nothing is sent */
 };
 
@@ -2309,6 +2310,7 @@ static void file_free(struct ssm_file *f)
 	free(f->name);
 	free(f->selector);
 	free(f->logpath);
+	free(f->new_key_id);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
@@ -2627,6 +2629,7 @@ static int put_value(struct ssm *s, struct ssm_file *f)
 	bool exists;
 	long long version = 0;
 	enum ssm_type new_type;
+	const char *new_key_id = f->new_key_id ? f->new_key_id : s->kms_key;
 	int rc;
 
 	if (!f->exact && len && f->data[len - 1] == '\n')
@@ -2664,7 +2667,7 @@ static int put_value(struct ssm *s, struct ssm_file *f)
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		enum ssm_type type = exists ? have.type : new_type;
-		const char *key_id = exists ? have.key_id : s->kms_key;
+		const char *key_id = exists ? have.key_id : new_key_id;
 
 		body = json_pack("{s:s, s:b, s:s, s:s}", "Name", f->name, "Overwrite", exists,
 				 "Type", type_names[type], "Tier",
@@ -2721,7 +2724,7 @@ static int put_value(struct ssm *s, struct ssm_file *f)
 	fresh.key = strdup(f->key);
 	fresh.name = strdup(f->name);
 	fresh.type = exists ? have.type : new_type;
-	fresh.key_id = util_strdup0(exists ? have.key_id : s->kms_key);
+	fresh.key_id = util_strdup0(exists ? have.key_id : new_key_id);
 	fresh.version = version;
 	{
 		struct timespec ts;
@@ -2734,7 +2737,7 @@ static int put_value(struct ssm *s, struct ssm_file *f)
 					: exists ? have.tier : "Standard");
 	snprintf(fresh.data_type, sizeof(fresh.data_type), "%s", exists ? have.data_type : "text");
 	fresh.len = (long long)len;
-	if (!fresh.key || !fresh.name || (fresh.type == SSM_SECURE && !exists && s->kms_key &&
+	if (!fresh.key || !fresh.name || (fresh.type == SSM_SECURE && !exists && new_key_id &&
 					  !fresh.key_id)) {
 		/* Stored, but we cannot remember it: the next listing will. */
 		param_free(&fresh);
@@ -3011,6 +3014,7 @@ static int ssm_rename(void *be, const char *from, const char *to, unsigned int f
 	const struct ssm_param *p, *t;
 	struct ssm_ref a, b;
 	enum ssm_type type = SSM_STRING;
+	char *key_id = NULL;
 	size_t limit = SSM_STANDARD_MAX_VALUE, dst_limit = SSM_STANDARD_MAX_VALUE;
 	int rc;
 
@@ -3055,6 +3059,8 @@ static int ssm_rename(void *be, const char *from, const char *to, unsigned int f
 		limit = tier_limit(p->tier);
 		if (t)
 			dst_limit = tier_limit(t->tier);
+		if (p->key_id && !(key_id = strdup(p->key_id)))
+			rc = -ENOMEM;
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (rc || strcmp(a.key, b.key) == 0)
@@ -3076,11 +3082,14 @@ static int ssm_rename(void *be, const char *from, const char *to, unsigned int f
 	dst->dirty = true;
 	dst->exact = true;
 	dst->new_type = (int)type;
+	dst->new_key_id = key_id; /* freed with dst */
+	key_id = NULL;
 	rc = put_value(s, dst);
 	pthread_mutex_unlock(&dst->lock);
 	if (!rc)
 		rc = ssm_unlink(be, from); /* its own line says why if not */
 out:
+	free(key_id);
 	file_free(src);
 	file_free(dst);
 	ref_free(&a);

@@ -953,15 +953,17 @@ def test_sed_i_edits_values_and_never_sends_a_secret_as_a_string(mount, proxy, b
 
 
 def test_mv_moves_a_parameter_value_and_type(mount, proxy, boto):
-    boto.ssm.put_parameter(Name="/mv/a", Value="va", Type="SecureString")
+    boto.ssm.put_parameter(Name="/mv/a", Value="va", Type="SecureString", KeyId="alias/mvkey")
     boto.ssm.put_parameter(Name="/mv/b", Value="vb\n", Type="String")
     boto.ssm.put_parameter(Name="/mv/c", Value="x,y", Type="StringList")
     boto.ssm.put_parameter(Name="/mv/sub/d", Value="vd", Type="String")
-    m = mount()
+    m = mount("-o", "ssm_kms_key=alias/mountkey")
     d = m.join("ssm", "mv")
-    # To a new name: the value and the type go along.
+    # To a new name: the value, the type and the KMS key go along (the
+    # mount's ssm_kms_key is another).
     run('mv "$1" "$2"', os.path.join(d, "a"), os.path.join(d, "a2"))
     assert (get(boto, "/mv/a2")["Value"], get(boto, "/mv/a2")["Type"]) == ("va", "SecureString")
+    assert describe(boto, "/mv/a2")["KeyId"] == "alias/mvkey"
     assert absent(boto, "/mv/a")
     # Onto a parameter: it keeps its type and takes the value byte for byte
     # (a stored trailing newline stays).
