@@ -1847,9 +1847,20 @@ static void fh_free(struct ddb_fh *fh)
 	}
 }
 
-/* Attach a handle to the mfile at path if there is one (emptied with
- * trunc): 0, or -ENOENT. Finding and attaching under one lock: a file
- * whose last handle closes meanwhile is not mistaken for an empty one. */
+/* Give fh a reference to m, emptied first with trunc (lock held). */
+static void join_locked(struct mfile *m, struct ddb_fh *fh, bool trunc)
+{
+	if (trunc) {
+		mfile_resize(m, 0);
+		m->dirty = !m->temp;
+	}
+	m->refs++;
+	fh->mf = m;
+}
+
+/* Attach a handle to the mfile at path if there is one: 0, or -ENOENT.
+ * Finding and attaching under one lock: a file whose last handle closes
+ * meanwhile is not mistaken for an empty one. */
 static int attach_existing(struct ddb *d, struct ddb_fh *fh, const char *path, bool temp_only,
 			   bool trunc)
 {
@@ -1857,14 +1868,8 @@ static int attach_existing(struct ddb *d, struct ddb_fh *fh, const char *path, b
 
 	pthread_mutex_lock(&d->lock);
 	m = mfile_find(d, path);
-	if (m && (m->temp || !temp_only)) {
-		if (trunc) {
-			mfile_resize(m, 0);
-			m->dirty = !m->temp;
-		}
-		m->refs++;
-		fh->mf = m;
-	}
+	if (m && (m->temp || !temp_only))
+		join_locked(m, fh, trunc);
 	pthread_mutex_unlock(&d->lock);
 	return fh->mf ? 0 : -ENOENT;
 }
@@ -1896,16 +1901,10 @@ static int attach_mfile(struct ddb *d, struct ddb_fh *fh, const char *path, bool
 		if (init)
 			rc = buf_append(&m->data, init, init_len);
 	}
-	if (!rc && trunc) {
-		mfile_resize(m, 0);
-		m->dirty = !m->temp;
-	}
-	if (!rc) {
-		m->refs++;
-		fh->mf = m;
-	} else if (m->refs == 0) {
+	if (!rc)
+		join_locked(m, fh, trunc);
+	else if (m->refs == 0)
 		mfile_unlink(d, m);
-	}
 	pthread_mutex_unlock(&d->lock);
 	return rc;
 }

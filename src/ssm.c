@@ -532,23 +532,33 @@ static bool is_folder(const struct ssm *s, const char *key)
 	return false;
 }
 
-static bool is_pending(const struct ssm *s, const char *key)
+static struct ssm_pending *pending_find(const struct ssm *s, const char *key)
 {
 	for (size_t i = 0; i < s->npending; i++)
 		if (strcmp(s->pending[i].key, key) == 0)
-			return true;
-	return false;
+			return &s->pending[i];
+	return NULL;
+}
+
+static bool is_pending(const struct ssm *s, const char *key)
+{
+	return pending_find(s, key) != NULL;
+}
+
+/* The type a parameter made through the mount gets: the mount's, or a
+ * SecureString once chmod'ed private (pd may be NULL; lock held). */
+static enum ssm_type pending_type(const struct ssm *s, const struct ssm_pending *pd)
+{
+	return pd && pd->secure ? SSM_SECURE : s->new_type;
 }
 
 static int pending_add(struct ssm *s, const char *key)
 {
-	struct ssm_pending *grown;
+	struct ssm_pending *grown, *pd = pending_find(s, key);
 
-	for (size_t i = 0; i < s->npending; i++) {
-		if (strcmp(s->pending[i].key, key) == 0) {
-			s->pending[i].refs++;
-			return 0;
-		}
+	if (pd) {
+		pd->refs++;
+		return 0;
 	}
 	grown = realloc(s->pending, (s->npending + 1) * sizeof(*grown));
 	if (!grown)
@@ -563,32 +573,13 @@ static int pending_add(struct ssm *s, const char *key)
 	return 0;
 }
 
-static struct ssm_pending *pending_find(struct ssm *s, const char *key)
-{
-	for (size_t i = 0; i < s->npending; i++)
-		if (strcmp(s->pending[i].key, key) == 0)
-			return &s->pending[i];
-	return NULL;
-}
-
-/* The type a parameter made through the mount gets (lock held). */
-static enum ssm_type pending_type(struct ssm *s, const char *key)
-{
-	const struct ssm_pending *pd = pending_find(s, key);
-
-	return pd && pd->secure ? SSM_SECURE : s->new_type;
-}
-
 static void pending_drop(struct ssm *s, const char *key)
 {
-	for (size_t i = 0; i < s->npending; i++) {
-		if (strcmp(s->pending[i].key, key) != 0)
-			continue;
-		if (--s->pending[i].refs == 0) {
-			free(s->pending[i].key);
-			s->pending[i] = s->pending[--s->npending];
-		}
-		return;
+	struct ssm_pending *pd = pending_find(s, key);
+
+	if (pd && --pd->refs == 0) {
+		free(pd->key);
+		*pd = s->pending[--s->npending];
 	}
 }
 
@@ -1427,7 +1418,8 @@ static int ssm_getattr(void *be, const char *path, struct stat *st)
 	} else if (p) {
 		param_stat(s, p, st);
 	} else if (is_pending(s, r.key)) {
-		fs_file_stat(s->cfg, st, 0, type_mode(pending_type(s, r.key), false));
+		fs_file_stat(s->cfg, st, 0,
+			     type_mode(pending_type(s, pending_find(s, r.key)), false));
 	} else {
 		rc = -ENOENT;
 	}
@@ -1550,8 +1542,7 @@ static int collect(struct ssm *s, const char *key, struct entries *e)
 			const char *suffix = is_folder(s, k) ? "@" : "";
 
 			fs_file_stat(s->cfg, &fst, 0,
-				     type_mode(s->pending[j].secure ? SSM_SECURE : s->new_type,
-					       false));
+				     type_mode(pending_type(s, &s->pending[j]), false));
 			if (!entries_has(e, rest, n, suffix))
 				rc = entries_add(e, rest, n, suffix, &fst);
 		}
@@ -2469,17 +2460,37 @@ out:
 	return rc;
 }
 
-/* ssm_check_new_name for a file the user names (path): a log line when
- * SSM would refuse it. */
-static int check_new_name(const char *key, const char *op, const char *path)
+/* Parse path for a change to the current value: a version or label view
+ * is read-only (EROFS). r is freed by the caller whatever the answer. */
+static int parse_for_change(struct ssm *s, const char *path, struct ssm_ref *r)
 {
-	int rc = ssm_check_new_name(key, 0);
+	int rc = parse_path(path, r);
 
 	if (rc)
+		return rc;
+	if (has_selector(r))
+		return -EROFS;
+	return snapshot_fresh_for(s, r->key);
+}
+
+/* parse_for_change for a name the user gives a parameter (op: "create",
+ * "rename"): EINVAL and a log line when SSM would refuse it. */
+static int parse_new_name(struct ssm *s, const char *path, const char *op, struct ssm_ref *r)
+{
+	int rc = parse_path(path, r);
+
+	if (rc)
+		return rc == -ENOENT ? -EINVAL : rc;
+	if (has_selector(r))
+		return -EROFS;
+	rc = ssm_check_new_name(r->key, 0);
+	if (rc) {
 		log_error("ssm %s %s/%s: not a name SSM accepts (letters, digits, _ . - between "
 			  "slashes, at most %d levels, no aws/ssm prefix)", op, SSM_LOG_ROOT, path,
 			  SSM_MAX_LEVELS);
-	return rc;
+		return rc;
+	}
+	return snapshot_fresh_for(s, r->key);
 }
 
 static int ssm_create(void *be, const char *path, mode_t mode, int flags, void **fh)
@@ -2492,17 +2503,7 @@ static int ssm_create(void *be, const char *path, mode_t mode, int flags, void *
 	int rc;
 
 	(void)mode; /* the mode follows the type */
-	rc = parse_path(path, &r);
-	if (rc)
-		return rc == -ENOENT ? -EINVAL : rc;
-	if (has_selector(&r)) {
-		rc = -EROFS;
-		goto out;
-	}
-	rc = check_new_name(r.key, "create", path);
-	if (rc)
-		goto out;
-	rc = snapshot_fresh_for(s, r.key);
+	rc = parse_new_name(s, path, "create", &r);
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&s->lock);
@@ -2658,7 +2659,8 @@ static int put_value(struct ssm *s, struct ssm_file *f)
 
 		rc = p ? param_copy(&have, p) : 0;
 		exists = p != NULL;
-		new_type = f->new_type >= 0 ? (enum ssm_type)f->new_type : pending_type(s, f->key);
+		new_type = f->new_type >= 0 ? (enum ssm_type)f->new_type
+					    : pending_type(s, pending_find(s, f->key));
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (rc)
@@ -2884,19 +2886,6 @@ static int ssm_truncate(void *be, const char *path, off_t size, void *fh)
 
 /* ------------------------------------------------------- folders, removal */
 
-/* Parse path for a change to the current value: a version or label view
- * is read-only (EROFS). r is freed by the caller whatever the answer. */
-static int parse_for_change(struct ssm *s, const char *path, struct ssm_ref *r)
-{
-	int rc = parse_path(path, r);
-
-	if (rc)
-		return rc;
-	if (has_selector(r))
-		return -EROFS;
-	return snapshot_fresh_for(s, r->key);
-}
-
 static int ssm_unlink(void *be, const char *path)
 {
 	struct ssm *s = be;
@@ -3012,7 +3001,7 @@ static int ssm_rename(void *be, const char *from, const char *to, unsigned int f
 	struct ssm *s = be;
 	struct ssm_file *src = NULL, *dst = NULL;
 	const struct ssm_param *p, *t;
-	struct ssm_ref a, b;
+	struct ssm_ref a = { 0 }, b = { 0 };
 	enum ssm_type type = SSM_STRING;
 	char *key_id = NULL;
 	size_t limit = SSM_STANDARD_MAX_VALUE, dst_limit = SSM_STANDARD_MAX_VALUE;
@@ -3020,24 +3009,9 @@ static int ssm_rename(void *be, const char *from, const char *to, unsigned int f
 
 	if (flags & ~(unsigned)RENAME_NOREPLACE)
 		return -EINVAL;
-	rc = parse_path(from, &a);
-	if (rc)
-		return rc;
-	rc = parse_path(to, &b);
-	if (rc) {
-		ref_free(&a);
-		return rc == -ENOENT ? -EINVAL : rc;
-	}
-	if (has_selector(&a) || has_selector(&b)) {
-		rc = -EROFS;
-		goto out;
-	}
-	rc = check_new_name(b.key, "rename", to);
-	if (rc)
-		goto out;
-	rc = snapshot_fresh_for(s, a.key);
+	rc = parse_for_change(s, from, &a);
 	if (!rc)
-		rc = snapshot_fresh_for(s, b.key);
+		rc = parse_new_name(s, to, "rename", &b);
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&s->lock);
@@ -3051,7 +3025,7 @@ static int ssm_rename(void *be, const char *from, const char *to, unsigned int f
 	else if (!b.selector && is_folder(s, b.key))
 		rc = -EISDIR;
 	else if (is_pending(s, b.key))
-		rc = -EBUSY; /* being written through the mount */
+		rc = -EBUSY;
 	else if (t && (flags & RENAME_NOREPLACE))
 		rc = -EEXIST;
 	if (!rc) {
@@ -3063,6 +3037,13 @@ static int ssm_rename(void *be, const char *from, const char *to, unsigned int f
 			rc = -ENOMEM;
 	}
 	pthread_mutex_unlock(&s->lock);
+	if (rc == -EPERM)
+		log_error("ssm rename %s/%s: folders do not move (that would be a PutParameter "
+			  "and a DeleteParameter for each parameter below); move them one by one",
+			  SSM_LOG_ROOT, from);
+	else if (rc == -EBUSY)
+		log_error("ssm rename %s/%s to %s/%s: a file there is still being written through "
+			  "the mount; nothing moved", SSM_LOG_ROOT, from, SSM_LOG_ROOT, to);
 	if (rc || strcmp(a.key, b.key) == 0)
 		goto out;
 	rc = file_new(a.key, &a, from, O_RDONLY, limit, &src);

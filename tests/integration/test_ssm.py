@@ -131,6 +131,14 @@ def absent(boto, name):
     return False
 
 
+def all_names(boto):
+    """Every parameter name the server holds, sorted."""
+    names = set()
+    for page in boto.ssm.get_paginator("describe_parameters").paginate():
+        names |= {p["Name"] for p in page["Parameters"]}
+    return sorted(names)
+
+
 def write_file(path, data, flags=os.O_WRONLY | os.O_CREAT | os.O_TRUNC):
     """open/write/close; returns None or the errno of the step that failed."""
     try:
@@ -903,21 +911,11 @@ def test_rm_and_rm_r(mount, proxy, boto, tree):
     gone = [n for n in tree if n.startswith("/app1/")]
     run('rm -r "$1"', m.join("ssm", "app1"))
     assert not os.path.exists(m.join("ssm", "app1"))
-    left = set()
-    for page in boto.ssm.get_paginator("describe_parameters").paginate():
-        left |= {p["Name"] for p in page["Parameters"]}
-    assert left == set(tree) - set(gone) - {"single0"}
+    assert set(all_names(boto)) == set(tree) - set(gone) - {"single0"}
     # rm(1) removes file by file and waits for each answer: one
     # DeleteParameter each, and no listing (the snapshot is kept current).
     assert proxy.counts() == {("ssm", "DeleteParameter"): len(gone)}, proxy.counts()
     assert "app1" not in os.listdir(m.join("ssm"))
-
-
-def all_names(boto):
-    names = set()
-    for page in boto.ssm.get_paginator("describe_parameters").paginate():
-        names |= {p["Name"] for p in page["Parameters"]}
-    return sorted(names)
 
 
 def test_sed_i_edits_values_and_never_sends_a_secret_as_a_string(mount, proxy, boto):
@@ -985,7 +983,9 @@ def test_mv_moves_a_parameter_value_and_type(mount, proxy, boto):
     assert e.value.errno == errno.EINVAL
     assert all_names(boto) == ["/mv/c", "/mv/sub/a2", "/mv/sub/d"]
     lines = error_lines(m.log())
-    assert len(lines) == 1 and "bad name" in lines[0], lines
+    assert len(lines) == 2, lines
+    assert "/ssm/mv/sub" in lines[0] and "folders do not move" in lines[0], lines
+    assert "bad name" in lines[1] and "not a name SSM accepts" in lines[1], lines
 
 
 def test_chmod_shows_the_type_and_makes_a_new_file_secure(mount, proxy, boto):
